@@ -1,0 +1,263 @@
+"""Typed configuration: one dataclass per stage, composed into :class:`RunConfig`.
+
+Every config is built with ``from_dict`` which rejects unknown keys (naming the full dotted
+path of the offending key) and checks value types, so a typo in a YAML file is an error rather
+than a silently ignored setting.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration value or key is invalid; the message names the dotted key path."""
+
+
+def _is_dataclass_type(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check / convert ``value`` to the annotated type ``tp``; raise ConfigError naming ``where``."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"{where}: expected one of {list(args)}, got {value!r}")
+        return value
+    if origin in (list, tuple):
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__} {value!r}")
+        inner = args[0] if args else Any
+        items = [_coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
+        return items if origin is list else tuple(items)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
+        return dict(value)
+    if _is_dataclass_type(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping for {tp.__name__}, got {value!r}")
+        return tp.from_dict(value, where)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, (str, Path)):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return str(value)
+    return value
+
+
+class StrictConfig:
+    """Mixin for config dataclasses: strict ``from_dict`` and plain ``to_dict``."""
+
+    @classmethod
+    def from_dict(cls, data: dict | None, where: str = "") -> "StrictConfig":
+        data = dict(data or {})
+        hints = typing.get_type_hints(cls)
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            prefix = f"{where}." if where else ""
+            raise ConfigError(
+                f"unknown config key {prefix}{unknown[0]!s} (allowed: {', '.join(sorted(names))})"
+            )
+        kwargs = {}
+        for name, value in data.items():
+            key = f"{where}.{name}" if where else name
+            kwargs[name] = _coerce(value, hints[name], key)
+        try:
+            obj = cls(**kwargs)
+        except TypeError as exc:  # a required field is missing
+            raise ConfigError(f"{where or cls.__name__}: {exc}") from None
+        return obj
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- data
+@dataclass
+class SourceConfig(StrictConfig):
+    """One paired source.
+
+    kind:
+      * ``paired``    BasicSR ``dataroot_gt`` / ``dataroot_lq`` matched by file name through
+                      ``filename_tmpl`` (LQ name = tmpl.format(GT stem) + GT extension).
+      * ``kair``      KAIR-style ``H`` / ``L`` folders matched in sorted order.
+      * ``meta_info`` a BasicSR meta_info file listing GT names (first token per line) under ``gt``
+                      with partners under ``lq`` (same name, or through ``filename_tmpl``).
+      * ``degrade``   a folder of clean images; LQ synthesised by ``degrade`` (seeded).
+    """
+
+    kind: str = "degrade"
+    gt: str = ""
+    lq: Optional[str] = None
+    meta_info: Optional[str] = None
+    filename_tmpl: str = "{}"
+    scale: int = 1
+    task: str = ""
+    degrade: str = ""          # e.g. "blur:sigma=1.5+noise:sigma=15+jpeg:quality=40", "bicubic:scale=4"
+    name: str = ""             # unique source name; defaults to the task tag or folder name
+    max_images: Optional[int] = None
+
+
+@dataclass
+class DataConfig(StrictConfig):
+    sources: list[SourceConfig] = field(default_factory=list)
+    test: list[SourceConfig] = field(default_factory=list)
+    holdout: float = 0.1       # fraction of pool images held out for evaluation when no test set is given
+    decoder: str = "auto"      # auto | pil | dali
+    color: str = "auto"        # auto | gray | rgb : channel count the model sees
+
+
+@dataclass
+class TileConfig(StrictConfig):
+    patch: int = 64            # GT patch side (LQ side = patch // scale)
+    stride: Optional[int] = None  # default patch // 2
+    min_image: Optional[int] = None
+
+
+# --------------------------------------------------------------------------- stages
+@dataclass
+class FeatureConfig(StrictConfig):
+    backbone: str = "vit_small_patch16_224"
+    weights: Optional[str] = None        # local file (safetensors / weights-only torch file)
+    fallback: str = "efficientnet_lite0"  # offline ImageNet backbone used when no ViT weights exist
+    allow_random: bool = False           # random weights only when asked for explicitly
+    input_size: Optional[int] = None     # backbone input side; None = the backbone's default
+    batch_size: int = 64
+    on: str = "gt"                       # gt | lq : which side of the pair is embedded
+    backend: str = "auto"                # auto | eager | compile | onnxruntime | tensorrt
+
+
+@dataclass
+class ScoreConfig(StrictConfig):
+    stats_backend: str = "auto"          # auto | torch | cpp | triton
+    interp_scale: int = 2                # interpolation-error down/up factor
+    w_entropy: float = 1.0
+    w_gradient: float = 1.0
+    w_laplacian: float = 0.5
+    w_interp: float = 1.0
+    head_weight: float = 0.5             # blend of feature-head prediction into complexity
+    head_epochs: int = 30
+    uncertainty: str = "centroid"        # centroid | knn
+
+
+@dataclass
+class SelectConfig(StrictConfig):
+    budget: float = 0.02                 # < 1: fraction of patches; >= 1: a patch count
+    clusters: Optional[int] = None       # None = auto (about sqrt(budget count), within [2, 256])
+    complexity_weight: float = 0.3       # 0 = pure coverage, 1 = pure complexity ranking
+    dedup_threshold: float = 0.995       # cosine similarity above which two patches are duplicates
+    stage1_fraction: float = 0.5         # share of the budget given to stage 1 (easy representatives)
+    stage2_pool: float = 2.0             # stage-2 candidates = pool x stage-2 quota (re-ranked by loss)
+    per_task: bool = True                # split the budget across task tags first
+    kmeans_iters: int = 20
+
+
+@dataclass
+class AlignConfig(StrictConfig):
+    enabled: bool = True
+    steps: int = 150
+    lr: float = 1e-3
+    batch_size: int = 32
+    width: int = 16
+    depth: int = 3
+    kl_weight: float = 1.0
+    pixel_weight: float = 10.0
+    input_size: Optional[int] = None     # features computed at this side inside the loop
+
+
+@dataclass
+class TrainConfig(StrictConfig):
+    arch: str = "dncnn"
+    arch_kwargs: dict = field(default_factory=dict)
+    steps: int = 1000
+    batch_size: int = 16
+    lr: float = 1e-3
+    min_lr: float = 1e-6
+    weight_decay: float = 0.0
+    ema: float = 0.999
+    stage1_steps: float = 0.4            # fraction of steps for curriculum stage 1
+    compile: str = "auto"                # auto | on | off
+    amp: str = "auto"                    # auto (bf16 on GPU) | off
+    device: str = "auto"
+    baselines: list[str] = field(default_factory=lambda: ["random", "full"])
+    full_max_patches: int = 200000      # the full-data baseline packs at most this many patches
+    log_every: int = 50
+
+
+@dataclass
+class EvalConfig(StrictConfig):
+    crop_border: Optional[int] = None    # None = scale for SR, 0 otherwise
+    test_y_channel: bool = False
+    tile: Optional[int] = None           # tiled inference side (None = whole image)
+    tile_overlap: int = 16
+    max_images: Optional[int] = None
+
+
+@dataclass
+class RunConfig(StrictConfig):
+    run_dir: str = "runs/default"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    tiles: TileConfig = field(default_factory=TileConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    scores: ScoreConfig = field(default_factory=ScoreConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
+    align: AlignConfig = field(default_factory=AlignConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read a YAML file into a RunConfig; errors name the file and the key."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return RunConfig.from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
