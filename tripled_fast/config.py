@@ -202,6 +202,8 @@ class AlignConfig(StrictConfig):
     kl_weight: float = 1.0
     pixel_weight: float = 10.0
     input_size: Optional[int] = None     # features computed at this side inside the loop
+    pca_dims: int = 64                   # KL / Frechet subspace: top PCA axes of the full set (capped at n_subset - 1)
+    on: str = "gt"                       # gt | lq : side embedded by the loss (must match features.on)
 
 
 @dataclass
