@@ -150,12 +150,13 @@ def _folder(scan: SourceScan, path: str, what: str) -> Optional[list[str]]:
     return rels
 
 
-def _default_name(cfg: SourceConfig, task: str) -> str:
+def _default_name(cfg: SourceConfig, spec_tag: str) -> str:
+    """``name``, else the configured task, else the spec's task tag, else the GT folder's name."""
     if cfg.name:
         return cfg.name
-    if task and task != "restore":
-        return task
-    folder = Path(os.path.abspath(cfg.gt))
+    if cfg.task or spec_tag:
+        return cfg.task or spec_tag
+    folder = Path(os.path.abspath(cfg.gt or "."))
     if folder.name.lower() in _GENERIC_DIRS and folder.parent.name:
         return folder.parent.name
     return folder.name
@@ -178,8 +179,8 @@ def _make_pair(scan: SourceScan, gt_root: str, rel: str, lq: Optional[str]) -> I
         image_id=f"{scan.name}/{_stem(rel)}",
         source=scan.name,
         task=scan.task,
-        gt_path=Path(os.path.abspath(os.path.join(gt_root, rel))),
-        lq_path=Path(os.path.abspath(lq)) if lq is not None else None,
+        gt_path=Path(gt_root, rel),
+        lq_path=Path(lq) if lq is not None else None,
         degrade=scan.degrade,
         scale=scan.scale,
     )
@@ -268,7 +269,7 @@ def scan_source(cfg: SourceConfig, label: str = "source") -> SourceScan:
             scan.error(label, f"degrade is only used when the LQ is synthesised (kind 'degrade', or "
                               f"'meta_info' without lq); kind {kind!r} reads LQ files")
             return scan
-        scan.task = cfg.task or "restore"
+        scan.task = cfg.task or ("sr" if cfg.scale > 1 else "restore")
     if kind == "degrade" and cfg.lq:
         scan.error(label, "kind 'degrade' synthesises the LQ; remove lq or use kind 'paired'")
         return scan
@@ -283,12 +284,14 @@ def scan_source(cfg: SourceConfig, label: str = "source") -> SourceScan:
     except (IndexError, KeyError, ValueError) as exc:
         scan.error(label, f"filename_tmpl {cfg.filename_tmpl!r} must contain one '{{}}' ({exc})")
         return scan
-    scan.name = _default_name(cfg, scan.task)
+    scan.name = _default_name(cfg, spec_task(cfg.degrade) if synthesise else "")
     if not scan.name or "/" in scan.name or "\\" in scan.name:
         scan.error(label, f"source name {scan.name!r} must be non-empty without '/'")
         return scan
 
-    gt_root, lq_root = cfg.gt, cfg.lq or ""
+    gt_root = os.path.abspath(cfg.gt) if cfg.gt else ""
+    lq_root = os.path.abspath(cfg.lq) if cfg.lq else ""
+    meta = os.path.abspath(cfg.meta_info) if cfg.meta_info else ""
     if kind == "kair" and not lq_root and os.path.isdir(os.path.join(gt_root, "H")) \
             and os.path.isdir(os.path.join(gt_root, "L")):
         gt_root, lq_root = os.path.join(gt_root, "H"), os.path.join(gt_root, "L")
@@ -301,7 +304,7 @@ def scan_source(cfg: SourceConfig, label: str = "source") -> SourceScan:
         if not os.path.isdir(gt_root):
             scan.error(gt_root or label, "GT folder not found")
             return scan
-        gt_rels = _read_meta_info(scan, cfg.meta_info, gt_root)
+        gt_rels = _read_meta_info(scan, meta, gt_root)
     else:
         gt_rels = _folder(scan, gt_root, "GT")
     if gt_rels is None:
