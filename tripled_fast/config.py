@@ -11,7 +11,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 import yaml
 
@@ -125,7 +125,7 @@ class SourceConfig(StrictConfig):
       * ``degrade``   a folder of clean images; LQ synthesised by ``degrade`` (seeded).
     """
 
-    kind: str = "degrade"
+    kind: Literal["paired", "kair", "meta_info", "degrade"] = "degrade"
     gt: str = ""
     lq: Optional[str] = None
     meta_info: Optional[str] = None
@@ -142,8 +142,8 @@ class DataConfig(StrictConfig):
     sources: list[SourceConfig] = field(default_factory=list)
     test: list[SourceConfig] = field(default_factory=list)
     holdout: float = 0.1       # fraction of pool images held out for evaluation when no test set is given
-    decoder: str = "auto"      # auto | pil | dali
-    color: str = "auto"        # auto | gray | rgb : channel count the model sees
+    decoder: Literal["auto", "pil", "dali"] = "auto"
+    color: Literal["auto", "gray", "rgb"] = "auto"  # channel count the model sees
 
 
 @dataclass
@@ -162,13 +162,13 @@ class FeatureConfig(StrictConfig):
     allow_random: bool = False           # random weights only when asked for explicitly
     input_size: Optional[int] = None     # backbone input side; None = the backbone's default
     batch_size: int = 64
-    on: str = "gt"                       # gt | lq : which side of the pair is embedded
+    on: Literal["gt", "lq"] = "gt"       # which side of the pair is embedded
     backend: str = "auto"                # auto | eager | compile | onnxruntime | tensorrt
 
 
 @dataclass
 class ScoreConfig(StrictConfig):
-    stats_backend: str = "auto"          # auto | torch | cpp | triton
+    stats_backend: Literal["auto", "torch", "cpp", "triton"] = "auto"
     interp_scale: int = 2                # interpolation-error down/up factor
     w_entropy: float = 1.0
     w_gradient: float = 1.0
@@ -176,7 +176,7 @@ class ScoreConfig(StrictConfig):
     w_interp: float = 1.0
     head_weight: float = 0.5             # blend of feature-head prediction into complexity
     head_epochs: int = 30
-    uncertainty: str = "centroid"        # centroid | knn
+    uncertainty: Literal["centroid", "knn"] = "centroid"
 
 
 @dataclass
@@ -246,6 +246,59 @@ class RunConfig(StrictConfig):
     align: AlignConfig = field(default_factory=AlignConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+@dataclass
+class KDConfig(StrictConfig):
+    """SLKD distillation (``tripled_fast.kd.slkd``): dual teachers, one compressed student.
+
+    Loss = ``w_pixel`` L1(student(LQ), GT) + ``w_drl`` DRL + ``w_irl`` IRL + ``w_output``
+    L1(student(LQ), teacher_a(LQ)). DRL matches BRISQUE-style NSS statistics of student vs
+    Teacher A encoder features (on LQ); IRL matches PIQE-style block maps of student vs Teacher B
+    decoder features (Teacher B runs on GT). ``encoder_pairs`` / ``decoder_pairs`` list
+    ``[teacher_layer, student_layer]`` module names; empty = the architecture's default taps.
+    """
+
+    # teacher A and the student
+    teacher_arch: str = "dncnn"
+    teacher_kwargs: dict = field(default_factory=dict)
+    teacher_weights: Optional[str] = None      # safetensors / weights-only torch file (KAIR DnCNN recognised)
+    teacher_b_weights: Optional[str] = None    # clean autoencoder; None = train one (ae_* settings)
+    in_ch: int = 1
+    scale: int = 1
+    width_ratio: float = 0.5
+    depth_ratio: float = 0.5
+    max_ratio: Optional[float] = 0.2           # student params and FLOPs <= this x teacher's
+    student_kwargs: dict = field(default_factory=dict)  # explicit student options (overrides the ratios)
+    # teacher-to-student layer map
+    encoder_pairs: list[list[str]] = field(default_factory=list)
+    decoder_pairs: list[list[str]] = field(default_factory=list)
+    # losses
+    w_pixel: float = 1.0
+    w_drl: float = 0.1
+    w_irl: float = 0.1
+    w_output: float = 0.0
+    stat_loss: str = "l1"                      # l1 | l2 on the extracted statistics
+    # optimisation
+    steps: int = 2000
+    batch_size: int = 16
+    patch: int = 40                            # GT crop side per sample
+    lr: float = 1e-3
+    min_lr: float = 1e-6
+    log_every: int = 50
+    device: str = "auto"
+    seed: int = 0
+    degrade: str = ""                          # non-empty: LQ re-synthesised from GT at every batch
+    # Teacher B (clean-to-clean autoencoder) when not given
+    ae_steps: int = 300
+    ae_lr: float = 1e-4
+    ae_init: str = "teacher"                   # teacher | random
+    # CLI data and outputs (run_kd)
+    train: list[SourceConfig] = field(default_factory=list)
+    test: list[SourceConfig] = field(default_factory=list)
+    max_test_images: Optional[int] = None
+    baseline: bool = True                      # also train the same student alone for comparison
+    out_dir: str = "runs/kd"
 
 
 def load_config(path: str | Path) -> RunConfig:

@@ -19,7 +19,7 @@ import yaml
 from . import manifest as mf
 from .config import RunConfig
 from .data import sources as src
-from .data.decode import decode_image, image_size, resolve_decoder
+from .data.decode import decode_image, probe_image
 from .data.tiles import tile_grid
 from .errors import DataError
 from .runfiles import CODE_VERSION, RunDir, RunLock, atomic_path, atomic_write_json, atomic_write_text, file_fingerprint, fingerprint
@@ -109,8 +109,9 @@ def tiles_stage(run: RunDir, cfg: RunConfig, pool: list[src.ImagePair], log: Log
     skipped: list[str] = []
     n_gray = 0
     for pair in pool:
-        h, w, mode = image_size(pair.gt_path, with_mode=True)
-        n_gray += mode in ("L", "LA", "I", "I;16", "1")
+        head = probe_image(pair.gt_path)
+        h, w = head.height, head.width
+        n_gray += head.channels == 1 and (pair.lq_path is None or probe_image(pair.lq_path).channels == 1)
         if pair.scale > 1:  # BasicSR mod-crop: GT is an exact multiple of the scale
             h, w = h - h % pair.scale, w - w % pair.scale
         if patch % pair.scale:

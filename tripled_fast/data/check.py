@@ -8,7 +8,7 @@ errors    unreadable, zero-byte, truncated or non-image files; LQ/GT sizes that 
           the scale; images smaller than one ``tiles.patch``;
 warnings  extension not matching the content; 16-bit, palette, CMYK or alpha images (converted
           on load); gray and colour images mixed in one source; GT cropped by a mod-crop margin;
-          LQ files no GT claims.
+          LQ files no GT claims; test-set GT images that are also in the training pool.
 
 ``CheckReport.format()`` prints one ``LEVEL <path>: <problem>`` line per problem and a summary.
 """
@@ -114,7 +114,7 @@ class _Checker:
                 self.add(p)
         return self.cache[path]
 
-    def check_pair(self, pair: ImagePair, channels: dict[int, int]) -> None:
+    def check_pair(self, pair: ImagePair, channels: dict[int, int], patch_ok: bool) -> None:
         gt_path = os.fspath(pair.gt_path)
         gt = self.facts(gt_path).shape
         lq = self.facts(os.fspath(pair.lq_path)).shape if pair.lq_path is not None else None
@@ -139,7 +139,7 @@ class _Checker:
                 self.add(Problem(gt_path, "warning",
                                  f"size {gt[0]}x{gt[1]} is cropped to {gh}x{gw} ({s}x LQ {lh}x{lw})"))
         patch = self.tiles.patch
-        if gh < patch or gw < patch:
+        if patch_ok and (gh < patch or gw < patch):
             self.add(Problem(gt_path, "error", f"image {gh}x{gw} is smaller than a {patch}x{patch} patch"))
 
     def check_scan(self, scan: SourceScan, gt_folder: str) -> None:
@@ -147,12 +147,13 @@ class _Checker:
             self.add(p)
         if not scan.pairs:
             return
-        if self.tiles.patch % scan.scale:
+        patch_ok = self.tiles.patch % scan.scale == 0
+        if not patch_ok:
             self.add(Problem(scan.label, "error",
                              f"tiles.patch {self.tiles.patch} is not a multiple of scale {scan.scale}"))
         channels: dict[int, int] = {}
         for pair in scan.pairs:
-            self.check_pair(pair, channels)
+            self.check_pair(pair, channels, patch_ok)
         for path in scan.unused_lq:
             self.add(Problem(path, "warning", "LQ file has no GT partner (ignored)"))
         if channels.get(1) and channels.get(3):
@@ -167,10 +168,18 @@ class _Checker:
             self.add(Problem("tiles.patch", "error", f"must be >= 1, got {self.tiles.patch}"))
         if not self.data.sources:
             self.add(Problem("data.sources", "error", "no sources configured"))
+        pool_gt: set[str] = set()
         for label, cfgs in (("data.sources", self.data.sources), ("data.test", self.data.test)):
             for cfg, scan in zip(cfgs, scan_sources(cfgs, label)):
                 self.report.n_sources += 1
-                self.check_scan(scan, cfg.gt or scan.label)
+                self.check_scan(scan, os.path.abspath(cfg.gt) if cfg.gt else scan.label)
+                gts = {os.fspath(p.gt_path) for p in scan.pairs}
+                if label == "data.sources":
+                    pool_gt |= gts
+                elif gts & pool_gt:
+                    self.add(Problem(scan.label, "warning",
+                                     f"{len(gts & pool_gt)} of its {len(gts)} GT images are also in "
+                                     f"data.sources (test images inside the training pool)"))
         return self.report
 
 

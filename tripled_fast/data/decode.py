@@ -312,10 +312,11 @@ def decode_batch(
             continue
         try:
             arrays = dali_decode([paths[i] for i in idx], gray=gray)
-        except DataError:
-            raise
-        except Exception:
-            arrays = [decode_image(paths[i], "auto") for i in idx]  # names the bad file
+        except Exception as exc:
+            # a corrupt file fails the whole DALI batch: Pillow raises a DataError naming it
+            arrays = [decode_image(paths[i], "auto") for i in idx]
+            warnings.warn(f"DALI could not decode {len(idx)} files ({_first_line(exc)}); "
+                          f"decoded them with Pillow", RuntimeWarning, stacklevel=2)
         for i, arr in zip(idx, arrays):
             if arr.ndim == 2:
                 arr = arr[:, :, None]

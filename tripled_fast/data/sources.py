@@ -239,6 +239,8 @@ def scan_source(cfg: SourceConfig, label: str = "source") -> SourceScan:
     """Discover one source's pairs, recording problems instead of raising.
 
     ``label`` names the config entry in problems about the configuration itself.
+    ``max_images`` keeps the first images in sorted (or meta_info) order; for ``kair`` the
+    counts are compared before the limit, for the other kinds only kept images need a partner.
     """
     scan = SourceScan(label=label, name="", task=cfg.task, scale=cfg.scale, degrade="")
     kind = cfg.kind
@@ -339,17 +341,15 @@ def scan_source(cfg: SourceConfig, label: str = "source") -> SourceScan:
     for r in lq_rels:
         lq_by_stem.setdefault(_stem(r), []).append(r)
     claimed: set[str] = set()
-    for rel in gt_rels:
+    for rel in _limit(gt_rels, cfg.max_images):   # partners of images past the limit are not needed
         expected, found = _partner(cfg.filename_tmpl, rel, lq_set, lq_by_stem)
         if found is None:
             scan.error(os.path.join(gt_root, rel), f"no LQ partner (expected {os.path.join(lq_root, expected)})")
             continue
         claimed.add(found)
         scan.pairs.append(_make_pair(scan, gt_root, rel, os.path.join(lq_root, found)))
-    if kind == "paired":
+    if kind == "paired" and cfg.max_images is None:
         scan.unused_lq = [os.path.join(lq_root, r) for r in lq_rels if r not in claimed]
-    if cfg.max_images is not None:
-        scan.pairs = scan.pairs[: cfg.max_images]
     return scan
 
 
@@ -411,6 +411,9 @@ def load_pair(
     pair: ImagePair, *, color: str = "auto", seed: int = 0, decoder: str = "pil"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decode one pair -> ``(lq, gt)`` ``uint8`` arrays, ``lq``: ``h x w x C``, ``gt``: ``sh x sw x C``.
+
+    ``decoder`` as in :func:`~tripled_fast.data.decode.decode_batch`; DALI builds a pipeline per
+    call, so for many pairs decode in bulk with ``decode_batch`` rather than ``decoder="dali"`` here.
 
     A synthesised LQ is made from the mod-cropped GT with :func:`pair_rng` ``(seed, image_id)``,
     so it is identical on every call and machine. With ``color="auto"`` a gray / colour mix

@@ -36,7 +36,7 @@ def tile_grid(h: int, w: int, patch: int, stride: Optional[int] = None, scale: i
     image edge, so every pixel of the ``(h // scale * scale) x (w // scale * scale)`` region is
     covered. All coordinates are multiples of ``scale``. Empty ``(0, 2)`` when the image is
     smaller than one patch. ValueError when ``patch`` or ``stride`` is not a positive multiple
-    of ``scale``.
+    of ``scale`` or ``stride > patch`` (which would leave gaps).
     """
     for name, value in (("h", h), ("w", w)):
         if int(value) != value or value < 0:
@@ -49,6 +49,8 @@ def tile_grid(h: int, w: int, patch: int, stride: Optional[int] = None, scale: i
         stride = default_stride(patch, scale)
     if stride < 1 or stride % scale:
         raise ValueError(f"tile_grid: stride must be a positive multiple of scale={scale}, got {stride}")
+    if stride > patch:
+        raise ValueError(f"tile_grid: stride {stride} must be <= patch {patch} so the tiles cover the image")
     ys = _axis_starts(int(h), patch, stride, scale)
     xs = _axis_starts(int(w), patch, stride, scale)
     if ys.size == 0 or xs.size == 0:
