@@ -140,11 +140,11 @@ def cmd_check(a: argparse.Namespace) -> int:
 def cmd_iqa(a: argparse.Namespace) -> int:
     from .metrics.iqa import iqa_folder
 
-    rows = iqa_folder(a.folder, metrics=tuple(a.metrics.split(",")))
-    keys = [k for k in rows[0] if k != "file"] if rows else []
-    print("file\t" + "\t".join(keys))
+    rows = iqa_folder(a.folder, metrics=tuple(m.strip() for m in a.metrics.split(",") if m.strip()))
+    keys = [k for k in rows[0] if k not in ("name", "path")]
+    print("\t".join(["name", *keys]))
     for r in rows:
-        print(r["file"] + "\t" + "\t".join(f"{r[k]:.3f}" if isinstance(r[k], float) else str(r[k]) for k in keys))
+        print("\t".join([r["name"], *(f"{r[k]:.3f}" if isinstance(r[k], float) else str(r[k]) for k in keys)]))
     return 0
 
 
