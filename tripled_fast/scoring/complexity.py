@@ -100,6 +100,8 @@ def lowlevel_complexity(stats: dict[str, np.ndarray], cfg: ScoreConfig) -> np.nd
                 f"lowlevel_complexity: column {name!r} expected shape ({n if n is not None else 'N'},),"
                 f" got {col.shape}"
             )
+        if not np.all(np.isfinite(col)):
+            raise ValueError(f"lowlevel_complexity: column {name!r} has NaN or inf values")
         n = col.shape[0]
         term = w * percentile_rank(col).astype(np.float64)
         total = term if total is None else total + term
@@ -186,16 +188,16 @@ class FeatureHead(nn.Module):
     Shapes: input ``(B, D)``, output ``(B,)``.
     """
 
-    def __init__(self, dim: int, hidden: int = 128) -> None:
+    def __init__(self, dim: int, hidden: int = 128, device: torch.device | str | None = None) -> None:
         super().__init__()
         if dim < 1 or hidden < 1:
             raise ValueError(f"FeatureHead: expected dim >= 1 and hidden >= 1, got {dim}, {hidden}")
-        self.fc1 = nn.Linear(dim, hidden)
-        self.fc2 = nn.Linear(hidden, 1)
-        self.register_buffer("feat_mean", torch.zeros(dim))
-        self.register_buffer("feat_std", torch.ones(dim))
-        self.register_buffer("target_mean", torch.zeros(()))
-        self.register_buffer("target_std", torch.ones(()))
+        self.fc1 = nn.Linear(dim, hidden, device=device)
+        self.fc2 = nn.Linear(hidden, 1, device=device)
+        self.register_buffer("feat_mean", torch.zeros(dim, device=device))
+        self.register_buffer("feat_std", torch.ones(dim, device=device))
+        self.register_buffer("target_mean", torch.zeros((), device=device))
+        self.register_buffer("target_std", torch.ones((), device=device))
 
     def forward_standardised(self, x: torch.Tensor) -> torch.Tensor:
         """Prediction in standardised target units (what training optimises)."""
@@ -235,7 +237,7 @@ def _predict(model: FeatureHead, features: np.ndarray, device: torch.device,
 
 
 def fit_feature_head(features: np.ndarray, target: np.ndarray, *, epochs: int, seed: int,
-                     val_fraction: float = 0.2, batch_size: int = 256, lr: float = 2e-3,
+                     val_fraction: float = 0.2, batch_size: int = 512, lr: float = 2e-3,
                      weight_decay: float = 1e-4, hidden: int = 128,
                      max_train: int | None = 200_000, device: str = "cpu") -> HeadResult:
     """Train a :class:`FeatureHead` to predict ``target`` from ``features``.
@@ -290,9 +292,9 @@ def fit_feature_head(features: np.ndarray, target: np.ndarray, *, epochs: int, s
         raise ValueError("fit_feature_head: features have NaN or inf values")
 
     dev = torch.device(device)
-    model = FeatureHead(dim, hidden)
+    model = torch.nn.utils.skip_init(FeatureHead, dim, hidden)  # no draw from the global RNG
     with torch.no_grad():
-        # seeded initialisation without touching the global RNG
+        # seeded initialisation (PyTorch's default Linear bounds) from the own generator
         for lin in (model.fc1, model.fc2):
             bound = 1.0 / np.sqrt(lin.in_features)
             lin.weight.uniform_(-bound, bound, generator=gen)

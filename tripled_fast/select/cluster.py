@@ -74,21 +74,76 @@ def _use_gpu(gpu: str) -> bool:
     return n_gpus > 0
 
 
+def kmeans_pp_init(x: np.ndarray, k: int, *, seed: int, trials: int | None = None,
+                   chunk: int = _ROW_CHUNK) -> np.ndarray:
+    """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007, with the "greedy" trials of
+    scikit-learn): each new centre is the best of ``trials`` candidates drawn with probability
+    proportional to the squared distance to the nearest centre so far, "best" meaning the
+    lowest resulting potential. Memory is ``O(N * trials)`` floats; :func:`kmeans` calls it on a
+    bounded sample.
+
+    Args:
+        x: ``(N, D)`` float32 rows (already normalised for spherical k-means).
+        k: number of centres, ``1 <= k <= N``.
+        seed: seeds ``numpy.random.default_rng``.
+        trials: candidates per step; default ``2 + floor(ln k)``.
+        chunk: rows per chunk.
+
+    Returns:
+        ``(k, D)`` float32 initial centroids (rows of ``x``).
+    """
+    n = x.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError(f"kmeans_pp_init: expected 1 <= k <= {n}, got {k}")
+    rng = np.random.default_rng(seed)
+    trials = trials or 2 + int(math.log(k))
+    sqn = np.einsum("ij,ij->i", x, x)
+
+    def sq_dist(centres: np.ndarray, s: int, e: int) -> np.ndarray:
+        cn = np.einsum("ij,ij->i", centres, centres)
+        d2 = sqn[s:e, None] + cn[None, :] - 2.0 * (x[s:e] @ centres.T)
+        return np.maximum(d2, 0.0)
+
+    chosen = [int(rng.integers(n))]
+    min_d2 = np.empty(n, dtype=np.float32)
+    for s in range(0, n, chunk):
+        min_d2[s:s + chunk] = sq_dist(x[chosen[0]][None], s, min(s + chunk, n))[:, 0]
+    trial_min = np.empty((n, trials), dtype=np.float32)  # min_d2 if each candidate were added
+    for _ in range(1, k):
+        cdf = np.cumsum(min_d2, dtype=np.float64)
+        total = float(cdf[-1])
+        if total <= 0.0:  # every row coincides with a centre: take unused rows uniformly
+            free = np.setdiff1d(np.arange(n), chosen)
+            chosen.append(int(rng.choice(free)))
+            continue
+        cand = np.minimum(np.searchsorted(cdf, rng.random(trials) * total, side="right"), n - 1)
+        centres = np.ascontiguousarray(x[cand], dtype=np.float32)
+        for s in range(0, n, chunk):
+            e = min(s + chunk, n)
+            np.minimum(min_d2[s:e, None], sq_dist(centres, s, e), out=trial_min[s:e])
+        best = int(np.argmin(trial_min.sum(0, dtype=np.float64)))
+        chosen.append(int(cand[best]))
+        min_d2[:] = trial_min[:, best]
+    return np.ascontiguousarray(x[chosen], dtype=np.float32)
+
+
 def kmeans(x: np.ndarray, k: int, *, seed: int, iters: int = 20, spherical: bool = True,
            gpu: str = "auto", nredo: int = 1, max_train: int | None = None,
-           chunk: int = _ROW_CHUNK) -> KMeansResult:
-    """Seeded k-means (k-means++ initialisation) of the rows of ``x`` with FAISS.
+           init_sample: int = 100_000, chunk: int = _ROW_CHUNK) -> KMeansResult:
+    """Seeded k-means of the rows of ``x``: greedy k-means++ seeding, then FAISS Lloyd iterations.
 
     Args:
         x: ``(N, D)`` features (float32 preferred; float16 / memmap accepted).
         k: number of clusters; clipped to ``[1, N]``.
-        seed: FAISS clustering seed (initialisation and any subsampling).
+        seed: seeds the initialisation (restart ``r`` uses ``seed + r``) and ``max_train``.
         iters: Lloyd iterations.
         spherical: L2-normalise rows and keep unit-norm centroids (cosine k-means).
         gpu: ``"auto"`` (GPU when ``faiss.get_num_gpus() > 0``), ``"on"`` (required) or ``"off"``.
-        nredo: restarts; the run with the lowest objective is kept.
+        nredo: restarts; the run with the best final objective is kept.
         max_train: train on a seeded random subset of at most this many rows (all rows are still
             assigned). None = train on every row (FAISS never subsamples silently).
+        init_sample: the k-means++ seeding looks at a seeded random subset of at most
+            ``max(init_sample, 8 * k)`` training rows (Lloyd iterations then use all of them).
         chunk: rows per assignment chunk.
 
     Returns:
@@ -119,16 +174,24 @@ def kmeans(x: np.ndarray, k: int, *, seed: int, iters: int = 20, spherical: bool
         train = _normalised(train).astype(np.float32, copy=False)
     n_train = train.shape[0]
 
-    params: dict = dict(
-        niter=int(iters), nredo=int(nredo), seed=int(seed) & 0x7FFFFFFF, spherical=bool(spherical),
-        verbose=False, max_points_per_centroid=int(math.ceil(n_train / k)) + 1,
-        min_points_per_centroid=1, gpu=use_gpu,
-    )
-    if hasattr(faiss, "ClusteringInitMethod_KMEANS_PLUS_PLUS"):
-        params["init_method"] = faiss.ClusteringInitMethod_KMEANS_PLUS_PLUS
-    km = faiss.Kmeans(dim, k, **params)
-    objective = float(km.train(train))
-    centroids = np.ascontiguousarray(km.centroids, dtype=np.float32)
+    best: tuple[float, np.ndarray] | None = None
+    for r in range(nredo):
+        km = faiss.Kmeans(
+            dim, k, niter=int(iters), nredo=1, seed=(int(seed) + r) & 0x7FFFFFFF,
+            spherical=bool(spherical), verbose=False, gpu=use_gpu, min_points_per_centroid=1,
+            max_points_per_centroid=int(math.ceil(n_train / k)) + 1,  # never subsample
+        )
+        init_rng = np.random.default_rng(int(seed) + r)
+        m = max(int(init_sample), 8 * k)
+        pool = train if n_train <= m else train[np.sort(init_rng.choice(n_train, m, replace=False))]
+        init = kmeans_pp_init(pool, k, seed=int(seed) + r, chunk=chunk)
+        obj = float(km.train(train, init_centroids=init))
+        score = -obj if spherical else obj  # spherical: sum of similarities (higher is better)
+        if best is None or score < best[0]:
+            best = (score, np.ascontiguousarray(km.centroids, dtype=np.float32))
+    assert best is not None
+    objective = -best[0] if spherical else best[0]
+    centroids = best[1]
     del train
 
     index = faiss.IndexFlatL2(dim)

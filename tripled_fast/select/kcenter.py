@@ -10,14 +10,16 @@ Backends:
 * ``"numpy"`` -- chunked BLAS on the CPU; features may be a float16 memmap.
 * ``"torch"`` -- the candidate rows are copied once to the device (CUDA when available) as
   float32 and updated there.
-* ``"triton"`` -- like ``"torch"``, but each single-centre update calls
-  ``tripled_fast.kernels.kcenter.kcenter_update(x, sq_norms, centre, min_d2)`` which must
-  lower ``min_d2`` in place to ``min(min_d2, ||x - centre||^2)`` (``x``: ``(M, D)`` float32,
-  ``sq_norms``, ``min_d2``: ``(M,)`` float32, ``centre``: ``(D,)`` float32, same device).
+* ``"triton"`` -- like ``"torch"``, but each greedy step calls the fused kernel
+  ``tripled_fast.kernels.kcenter.kcenter_update(x, min_dist, center)``, which lowers
+  ``min_dist`` in place to ``min(min_dist, ||x - x[center]||^2)`` (``x``: ``(M, D)`` float32
+  candidate rows, ``min_dist``: ``(M,)`` float32, same device; it computes the difference
+  directly rather than through the norm expansion).
 * ``"auto"`` -- ``"triton"`` when CUDA is present and the kernel module imports, else
   ``"torch"`` when CUDA is present, else ``"numpy"``.
 
-Squared distances are computed as ``|x|^2 + |c|^2 - 2 x.c`` (clipped at 0) in float32.
+The numpy and torch backends compute squared distances as ``|x|^2 + |c|^2 - 2 x.c`` (clipped
+at 0) in float32.
 """
 from __future__ import annotations
 
@@ -75,11 +77,20 @@ class _NumpyRows:
         return (total / self.m).astype(np.float32)
 
     def nearest(self, point: np.ndarray) -> int:
-        d2 = np.empty(self.m, dtype=np.float32)
-        pn = float(point @ point)
+        best, best_d2 = 0, np.inf
         for s, block in self.blocks():
-            d2[s:s + block.shape[0]] = self.sqn[s:s + block.shape[0]] + pn - 2.0 * (block @ point)
-        return int(np.argmin(d2))
+            d2 = block @ point
+            d2 *= -2.0
+            d2 += self.sqn[s:s + block.shape[0]]
+            i = int(np.argmin(d2))  # |point|^2 is common to all rows
+            if d2[i] < best_d2:
+                best, best_d2 = s + i, float(d2[i])
+        return best
+
+    def update_pos(self, min_d2: np.ndarray, pos: int) -> None:
+        """Lower ``min_d2`` with the squared distances to candidate row ``pos``."""
+        row = pos if self.rows is None else int(self.rows[pos])
+        self.update(min_d2, np.ascontiguousarray(self.x[row:row + 1], dtype=np.float32))
 
     def update(self, min_d2: np.ndarray, centres: np.ndarray) -> None:
         """Lower ``min_d2`` with the squared distances to ``centres`` ``(C, D)`` float32."""
@@ -88,7 +99,10 @@ class _NumpyRows:
         for s, block in self.blocks(step):
             e = s + block.shape[0]
             if centres.shape[0] == 1:
-                d2 = self.sqn[s:e] + cn[0] - 2.0 * (block @ centres[0])
+                d2 = block @ centres[0]
+                d2 *= -2.0
+                d2 += self.sqn[s:e]
+                d2 += cn[0]
             else:
                 d2 = (self.sqn[s:e, None] + cn[None, :] - 2.0 * (block @ centres.T)).min(1)
             np.maximum(d2, 0.0, out=d2)
@@ -122,12 +136,20 @@ class _TorchRows:
         d2 = self.sqn + (p @ p) - 2.0 * (self.t @ p)
         return int(self.torch.argmin(d2).item())
 
-    def update(self, min_d2, centres: np.ndarray) -> None:
-        torch = self.torch
-        c = torch.from_numpy(np.ascontiguousarray(centres, dtype=np.float32)).to(self.device)
-        if c.shape[0] == 1 and self.update_one is not None:
-            self.update_one(self.t, self.sqn, c[0].contiguous(), min_d2)
+    def update_pos(self, min_d2, pos: int) -> None:
+        """Lower ``min_d2`` with the squared distances to candidate row ``pos``."""
+        if self.update_one is not None:
+            self.update_one(self.t, min_d2, int(pos))
             return
+        self._update(min_d2, self.t[pos:pos + 1])
+
+    def update(self, min_d2, centres: np.ndarray) -> None:
+        """Lower ``min_d2`` with the squared distances to ``centres`` ``(C, D)``."""
+        c = self.torch.from_numpy(np.ascontiguousarray(centres, dtype=np.float32)).to(self.device)
+        self._update(min_d2, c)
+
+    def _update(self, min_d2, c) -> None:
+        torch = self.torch
         cn = (c * c).sum(1)
         step = max(1, min(self.chunk, _TEMP_ELEMENTS // max(1, c.shape[0])))
         for s in range(0, self.m, step):
@@ -236,9 +258,8 @@ def kcenter_greedy(x: np.ndarray, k: int, *, seed: int, initial: np.ndarray | No
             pos = argmax(min_d2)
             if stop_d2 is not None and top(min_d2, pos) <= stop_d2:
                 break
-        point = pos if rows is None else int(rows[pos])
-        picks.append(point)
-        data.update(min_d2, centre_rows(np.array([point])))
+        picks.append(pos if rows is None else int(rows[pos]))
+        data.update_pos(min_d2, pos)
         min_d2[pos] = _EXCLUDED
         pos = None
     return np.asarray(picks, dtype=np.int64)
