@@ -1,0 +1,112 @@
+"""C++ / OpenMP backend (tripled_fast._cstats) against the float64 torch reference."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tripled_fast.scoring import stats as S
+
+cstats = pytest.importorskip("tripled_fast._cstats",
+                             reason="C++ extension not built (pip install -e .)")
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+BABY = DATA / "sr" / "Set5" / "HR" / "baby.png"
+
+
+def ragged_coords(h: int, w: int, size: int, stride: int) -> np.ndarray:
+    """A stride grid that runs past the right / bottom edges (clipped tiles) plus corners."""
+    ys, xs = np.arange(0, h, stride), np.arange(0, w, stride)
+    grid = np.stack(np.meshgrid(ys, xs, indexing="ij"), -1).reshape(-1, 2)
+    extra = np.array([[h - 1, w - 1], [h - 1, 0], [0, w - 1], [h - size // 2 - 1, 3]])
+    return np.concatenate([grid, np.clip(extra, 0, None)]).astype(np.int32)
+
+
+def assert_close_to_reference(img: np.ndarray, coords: np.ndarray, size: int, f: int,
+                              **kw: int) -> None:
+    coords = np.ascontiguousarray(coords, np.int32)
+    ref = S.tile_stats_reference(img, coords, size, f)
+    got = S.tile_stats(img, coords, size, interp_scale=f, backend="cpp", **kw)
+    for k in S.STAT_NAMES:
+        assert got[k].dtype == np.float32 and got[k].shape == (len(coords),)
+        np.testing.assert_allclose(got[k], ref[k], rtol=1e-5, atol=1e-6,
+                                   err_msg=f"{k} size {size} f {f}")
+    # the histogram behind mean / var / entropy is exact
+    y8 = S.luminance_u8(img)
+    hist = cstats.tile_histograms(np.ascontiguousarray(img), coords, size)
+    for i, (y, x) in enumerate(coords):
+        expect = np.bincount(y8[y:y + size, x:x + size].ravel(), minlength=256)
+        np.testing.assert_array_equal(hist[i], expect, err_msg=f"hist tile {i}")
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("size,f", [(16, 2), (33, 2), (48, 3), (20, 4), (37, 16), (5, 3),
+                                    (1, 2)])
+def test_cpp_matches_reference_random(channels: int, size: int, f: int) -> None:
+    rng = np.random.default_rng(100 * size + f + channels)
+    img = rng.integers(0, 256, (71, 58, channels), dtype=np.uint8)
+    assert_close_to_reference(img, ragged_coords(71, 58, size, max(1, size * 2 // 3)), size, f)
+
+
+def test_cpp_matches_reference_smooth_image() -> None:
+    """Smooth gradients give tiny interp_err / lap_var: a test of exactness, not only of
+    agreement on large numbers."""
+    yy, xx = np.mgrid[0:64, 0:80]
+    img = np.clip(60 + 0.7 * yy + 0.9 * xx + 5 * np.sin(xx / 9.0), 0, 255).astype(np.uint8)
+    img = np.repeat(img[:, :, None], 3, axis=2)
+    assert_close_to_reference(img, ragged_coords(64, 80, 24, 11), 24, 2)
+    assert_close_to_reference(img, ragged_coords(64, 80, 24, 11), 24, 3)
+
+
+def test_cpp_matches_reference_real_image() -> None:
+    if not BABY.is_file():
+        pytest.skip(f"{BABY} not present")
+    from PIL import Image
+
+    img = np.asarray(Image.open(BABY).convert("RGB"))
+    h, w = img.shape[:2]
+    coords = ragged_coords(h, w, 96, 72)
+    assert_close_to_reference(img, coords, 96, 2)
+    assert_close_to_reference(np.ascontiguousarray(img[:, :, :1]), coords[::3], 96, 4)
+
+
+def test_cpp_threads_and_layouts_agree() -> None:
+    rng = np.random.default_rng(7)
+    img = rng.integers(0, 256, (90, 70, 3), dtype=np.uint8)
+    coords = ragged_coords(90, 70, 24, 10)
+    one = S.tile_stats(img, coords, 24, backend="cpp", num_threads=1)
+    two = S.tile_stats(img, coords, 24, backend="cpp", num_threads=2)
+    # a non-contiguous view and int64 coords go through the wrapper's conversion
+    wide = np.zeros((90, 140, 3), np.uint8)
+    wide[:, ::2] = img
+    view = S.tile_stats(wide[:, ::2], coords.astype(np.int64), 24, backend="cpp")
+    for k in S.STAT_NAMES:
+        np.testing.assert_array_equal(one[k], two[k])
+        np.testing.assert_array_equal(one[k], view[k])
+
+
+def test_cpp_tile_is_processed_alone() -> None:
+    rng = np.random.default_rng(8)
+    img = rng.integers(0, 256, (50, 50, 3), dtype=np.uint8)
+    noise = rng.integers(0, 256, (50, 50, 3), dtype=np.uint8)
+    noise[7:27, 9:29] = img[7:27, 9:29]
+    a = S.tile_stats(img, [[7, 9]], 20, backend="cpp")
+    b = S.tile_stats(noise, [[7, 9]], 20, backend="cpp")
+    for k in S.STAT_NAMES:
+        assert a[k][0] == b[k][0], k
+
+
+def test_cpp_rejects_bad_input_directly() -> None:
+    img = np.zeros((10, 10, 3), np.uint8)
+    ok = np.array([[0, 0]], np.int32)
+    with pytest.raises(ValueError, match="tiles must start inside"):
+        cstats.tile_stats(img, np.array([[0, 10]], np.int32), 4, 2, 0)
+    with pytest.raises(ValueError, match="interp_scale"):
+        cstats.tile_stats(img, ok, 4, 17, 0)
+    with pytest.raises(ValueError, match="C in"):
+        cstats.tile_stats(np.zeros((10, 10, 4), np.uint8), ok, 4, 2, 0)
+    with pytest.raises(TypeError):                       # wrong dtype is refused by nanobind
+        cstats.tile_stats(img.astype(np.float32), ok, 4, 2, 0)
+    assert cstats.tile_stats(img, np.zeros((0, 2), np.int32), 4, 2, 0).shape == (0, 6)
+    assert cstats.STAT_NAMES == S.STAT_NAMES
