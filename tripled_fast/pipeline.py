@@ -167,20 +167,19 @@ def scan_stage(run: RunDir, cfg: RunConfig, pool: list[src.ImagePair], key: str,
     table = mf.read_manifest(run.path("manifest.parquet"))
     color = run.record("tiles").info["color"]
     stats_backend = resolve_stats_backend(cfg.scores.stats_backend)
-    model, info = load_backbone(cfg.features)
+    model, info = load_backbone(cfg.features, seed=cfg.seed)
     log(f"features: {info.note}")
     by_image = _rows_by_image(table)
     pairs = {p.image_id: p for p in pool}
+    n = table.num_rows
 
-    # a few real patches for the backend's parity check
+    # real patches of the first image for the backend's parity check and timing
     first = next(iter(by_image))
     img0 = decode_image(pairs[first].gt_path, color=color)
-    sample = _crops(img0, by_image[first]["coords"][:16], cfg.tiles.patch)
-    runner = resolve_feature_backend(cfg.features.backend, model, info, sample,
-                                     cache_dir=run.path("cache"), device=device)
+    sample = _crops(img0, by_image[first]["coords"][:32], cfg.tiles.patch)
+    runner = resolve_feature_backend(cfg.features.backend, model, info, sample, cache_dir=run.path("cache"),
+                                     device=device, batch_size=cfg.features.batch_size, workload=n)
     log(f"features: backend {runner.name} (parity {runner.parity:.4f})")
-
-    n = table.num_rows
     stats = {name: np.zeros(n, np.float32) for name in STAT_NAMES}
     writer = FeatureWriter(run.path("features.npy"), n, info.dim)
     batch_rows: list[np.ndarray] = []
@@ -190,9 +189,9 @@ def scan_stage(run: RunDir, cfg: RunConfig, pool: list[src.ImagePair], key: str,
     def flush() -> None:
         if not batch_rows:
             return
-        rows = np.concatenate(batch_rows)
+        rows = np.concatenate(batch_rows)  # consecutive: images and their tiles in manifest order
         crops = np.concatenate(batch_crops)
-        writer.write(rows, embed_patches(model, info, crops, batch_size=bs, device=device, runner=runner))
+        writer.write(int(rows[0]), embed_patches(model, info, crops, batch_size=bs, device=device, runner=runner))
         batch_rows.clear()
         batch_crops.clear()
 
@@ -365,24 +364,25 @@ def pack_stage(run: RunDir, cfg: RunConfig, pool: list[src.ImagePair], key: str,
     patch = cfg.tiles.patch
     scale = int(mf.column(table, "scale")[0])
     writers = {nm: PackWriter(run.path("pack", nm), len(ids), (patch, patch, ch),
-                              (patch // scale, patch // scale, ch), ids)
+                              (patch // scale, patch // scale, ch))
                for nm, ids in members.items()}
-    position = {nm: {int(pid): i for i, pid in enumerate(ids)} for nm, ids in members.items()}
-    needed = np.zeros(n, bool)
-    for ids in members.values():
-        needed[ids] = True
+    member_mask = {}
+    for nm, ids in members.items():
+        member_mask[nm] = np.zeros(n, bool)
+        member_mask[nm][ids] = True
+    needed = np.logical_or.reduce(list(member_mask.values()))
     by_image = _rows_by_image(table, np.flatnonzero(needed))
     pairs = {p.image_id: p for p in pool}
+    # images and their rows come in manifest order, so every pack is appended in patch_id order
     with tqdm(total=int(needed.sum()), desc="pack", unit="patch", disable=not progress) as bar:
         for image_id, grp in by_image.items():
             lq, gt = src.load_pair(pairs[image_id], color=color, seed=cfg.seed, decoder="pil")
             gt_crops = _crops(gt, grp["coords"], patch)
             lq_crops = _crops(lq, grp["coords"] // scale, patch // scale)
-            for j, pid in enumerate(grp["rows"]):
-                for nm, pos in position.items():
-                    i = pos.get(int(pid))
-                    if i is not None:
-                        writers[nm].put(i, gt_crops[j], lq_crops[j])
+            for nm, mask in member_mask.items():
+                take = mask[grp["rows"]]
+                if take.any():
+                    writers[nm].append(gt_crops[take], lq_crops[take], grp["rows"][take])
             bar.update(len(grp["rows"]))
     for w in writers.values():
         w.close()
@@ -404,7 +404,7 @@ def align_stage(run: RunDir, cfg: RunConfig, key: str, device: str, progress: bo
         log("align: cached")
         return key
     pack = PackedPairs(run.path("pack", "distilled"))
-    model, info = load_backbone(cfg.features)
+    model, info = load_backbone(cfg.features, seed=cfg.seed)
     embed = BackboneEmbed(model, info).to(device)
     res = align_subset(np.asarray(pack.gt), np.asarray(pack.lq), embed, _load_features(run),
                        cfg.align, seed=cfg.seed, device=device, progress=progress)
@@ -464,7 +464,8 @@ def train_stage(run: RunDir, cfg: RunConfig, key: str, device: str, progress: bo
             tr = res.train_result
         else:
             pack = PackedPairs(run.path("pack", name))
-            tr = train_model(model, PairPatchDataset(pack, seed=cfg.seed), cfg.train, seed=cfg.seed,
+            data = PairPatchDataset(pack, augment=cfg.train.augment, crop=cfg.train.crop, seed=cfg.seed)
+            tr = train_model(model, data, cfg.train, seed=cfg.seed,
                              device=device, progress=progress, state_path=state)
         seconds = time.perf_counter() - t0
         save_checkpoint(tr.model, ckpt, {"arch": cfg.train.arch, "arch_kwargs": cfg.train.arch_kwargs,

@@ -235,7 +235,10 @@ def find_cached_weights(model_name: str) -> Optional[Path]:
     """
     from timm.models import get_pretrained_cfg
 
-    pcfg = get_pretrained_cfg(model_name, allow_unregistered=False)
+    try:
+        pcfg = get_pretrained_cfg(model_name, allow_unregistered=False)
+    except RuntimeError:  # unknown architecture or pretrained tag
+        return None
     if pcfg is None:
         return None
     if pcfg.file and Path(pcfg.file).is_file():
@@ -336,7 +339,12 @@ def load_backbone(
         pcfg = get_pretrained_cfg(name)
         return int(pcfg.num_classes) if pcfg is not None and pcfg.num_classes else 1000
 
+    import timm
+
     name = cfg.backbone
+    for key, value in (("backbone", name), ("fallback", cfg.fallback)):
+        if value and value.lower() != "none" and not timm.models.is_model(value.split(".")[0]):
+            raise ValueError(f"features.{key}: unknown timm model {value!r}")
     if cfg.weights:
         model, size = _create(name, cfg.input_size, classes(name))
         load_weights_into(model, read_state_dict(cfg.weights), str(cfg.weights))
