@@ -108,3 +108,17 @@ def test_rerun_resumes_every_stage(tiny_run):
     cached = [l for l in logs if l.endswith("cached")]
     assert len(cached) >= 10, logs
     assert (res.run_dir / "manifest.parquet").read_bytes() == before
+
+
+def test_library_dataset_is_the_exported_subset(tiny_run):
+    from tripled_fast import DistilledDataset
+
+    _, res, _ = tiny_run
+    ds = DistilledDataset(res.run_dir, augment=False)
+    assert len(ds) == res.summary["budget"]
+    lines = (res.run_dir / "subset" / "meta_info.txt").read_text().split()
+    item = ds[0]
+    name = f"{int(item['patch_id']):08d}.png"
+    assert name in lines
+    gt = np.asarray(Image.open(res.run_dir / "subset" / "gt" / name)).astype(np.float32) / 255
+    np.testing.assert_allclose(item["gt"].permute(1, 2, 0).numpy(), gt, atol=1e-6)

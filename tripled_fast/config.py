@@ -223,6 +223,12 @@ class TrainConfig(StrictConfig):
     baselines: list[str] = field(default_factory=lambda: ["random", "full"])
     full_max_patches: int = 200000      # the full-data baseline packs at most this many patches
     log_every: int = 50
+    loss: str = "l1"                     # l1 (BasicSR default) | l2
+    warmup_steps: Optional[int] = None   # linear LR warm-up; None = min(100, steps // 20)
+    crop: Optional[int] = None           # GT crop side inside packed patches; None = whole patches
+    augment: bool = True                 # random h/v flips and transposes (BasicSR augment)
+    checkpoint_every: int = 500          # resumable training state every N steps (0 = only at the end)
+    val_every: int = 0                   # validation callback every N steps (0 = only at the end)
 
 
 @dataclass
@@ -279,6 +285,7 @@ class KDConfig(StrictConfig):
     w_irl: float = 0.1
     w_output: float = 0.0
     stat_loss: str = "l1"                      # l1 | l2 on the extracted statistics
+    match_channels: Optional[int] = None       # compare at most this many teacher channels per pair (cost)
     # optimisation
     steps: int = 2000
     batch_size: int = 16
@@ -289,6 +296,7 @@ class KDConfig(StrictConfig):
     device: str = "auto"
     seed: int = 0
     degrade: str = ""                          # non-empty: LQ re-synthesised from GT at every batch
+    cache_teachers: bool = False               # teacher targets computed once per fixed LQ/GT patch (no crop/augment)
     # Teacher B (clean-to-clean autoencoder) when not given
     ae_steps: int = 300
     ae_lr: float = 1e-4

@@ -7,6 +7,7 @@ skips finished stages, and a changed setting recomputes only what depends on it.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import yaml
 from . import manifest as mf
 from .config import RunConfig
 from .data import sources as src
-from .data.decode import decode_image, probe_image
+from .data.decode import decode_batch, decode_image, probe_image, resolve_decoder
 from .data.tiles import tile_grid
 from .errors import DataError
 from .runfiles import CODE_VERSION, RunDir, RunLock, atomic_path, atomic_write_json, atomic_write_text, file_fingerprint, fingerprint
@@ -167,6 +168,7 @@ def scan_stage(run: RunDir, cfg: RunConfig, pool: list[src.ImagePair], key: str,
     table = mf.read_manifest(run.path("manifest.parquet"))
     color = run.record("tiles").info["color"]
     stats_backend = resolve_stats_backend(cfg.scores.stats_backend)
+    decoder = resolve_decoder(cfg.data.decoder)
     model, info = load_backbone(cfg.features, seed=cfg.seed)
     log(f"features: {info.note}")
     by_image = _rows_by_image(table)
@@ -197,13 +199,12 @@ def scan_stage(run: RunDir, cfg: RunConfig, pool: list[src.ImagePair], key: str,
 
     t0 = time.perf_counter()
     with tqdm(total=n, desc="scan (stats+features)", unit="patch", disable=not progress) as bar:
-        for image_id, grp in by_image.items():
+        for image_id, gt in _decode_gt_in_order(by_image, pairs, decoder, color, cfg.features.on == "gt"):
             pair = pairs[image_id]
-            if cfg.features.on == "lq":
+            grp = by_image[image_id]
+            lq = None
+            if gt is None:  # features on the LQ side: the pair (LQ possibly synthesised)
                 lq, gt = src.load_pair(pair, color=color, seed=cfg.seed, decoder="pil")
-            else:
-                gt = decode_image(pair.gt_path, color=color)
-                lq = None
             if pair.scale > 1:
                 gt = gt[: gt.shape[0] - gt.shape[0] % pair.scale, : gt.shape[1] - gt.shape[1] % pair.scale]
             coords, rows = grp["coords"], grp["rows"]
@@ -231,10 +232,10 @@ def scan_stage(run: RunDir, cfg: RunConfig, pool: list[src.ImagePair], key: str,
     run.mark_done("scan", key, {
         "backbone": info.name, "backbone_source": info.source, "backbone_note": info.note,
         "feature_dim": info.dim, "feature_backend": runner.name, "parity": runner.parity,
-        "stats_backend": stats_backend, "seconds": seconds, "patches_per_s": n / max(seconds, 1e-9),
+        "stats_backend": stats_backend, "decoder": decoder, "seconds": seconds, "patches_per_s": n / max(seconds, 1e-9),
     })
     log(f"scan: {n} patches in {seconds:.1f} s ({n / max(seconds, 1e-9):.0f} patches/s, "
-        f"stats backend {stats_backend})")
+        f"stats backend {stats_backend}, decoder {decoder})")
     return key
 
 
@@ -406,8 +407,9 @@ def align_stage(run: RunDir, cfg: RunConfig, key: str, device: str, progress: bo
     pack = PackedPairs(run.path("pack", "distilled"))
     model, info = load_backbone(cfg.features, seed=cfg.seed)
     embed = BackboneEmbed(model, info).to(device)
-    res = align_subset(np.asarray(pack.gt), np.asarray(pack.lq), embed, _load_features(run),
-                       cfg.align, seed=cfg.seed, device=device, progress=progress)
+    align_cfg = dataclasses.replace(cfg.align, on=cfg.features.on)  # the side the features describe
+    res = align_subset(np.array(pack.gt), np.array(pack.lq), embed, _load_features(run),
+                       align_cfg, seed=cfg.seed, device=device, progress=progress)
     write_pack(run.path("pack", "aligned"), res.gt, res.lq, np.asarray(pack.ids))
     out = {"enabled": cfg.align.enabled, "fd_before": float(res.fd_before), "fd_after": float(res.fd_after),
            "kl_before": float(res.kl_before), "kl_after": float(res.kl_after)}
@@ -440,8 +442,13 @@ def train_stage(run: RunDir, cfg: RunConfig, key: str, device: str, progress: bo
         if run.is_done(f"train_{name}", k) and ckpt.exists():
             log(f"train {name}: cached")
             continue
-        model = build_model(cfg.train.arch, in_ch=ch, out_ch=ch, scale=scale, **cfg.train.arch_kwargs)
-        state = run.path("models", f".{name}.state")
+        model = build_model(cfg.train.arch, in_ch=ch, out_ch=ch, scale=scale, seed=cfg.seed,
+                            **cfg.train.arch_kwargs)
+        # resumable training state, keyed by the stage fingerprint: a changed setting starts afresh
+        state = run.path("models", f".{name}.{k}.state")
+        for old in run.path("models").glob(f".{name}.*.state*") if run.path("models").exists() else []:
+            if not old.name.startswith(state.name):
+                old.unlink()
         t0 = time.perf_counter()
         if name == "distilled":
             pack = PackedPairs(run.path("pack", "aligned"))
@@ -474,6 +481,7 @@ def train_stage(run: RunDir, cfg: RunConfig, key: str, device: str, progress: bo
         atomic_write_json(run.path("models", f"{name}_history.json"), tr.history)
         run.mark_done(f"train_{name}", k, {"seconds": seconds, "patches": len(pack),
                                            "compiled": bool(tr.compiled), "steps_per_s": tr.steps_per_s})
+        state.unlink(missing_ok=True)  # the checkpoint is final; the resumable state is no longer needed
         log(f"train {name}: {cfg.train.steps} steps on {len(pack)} patches in {seconds:.1f} s")
     return keys
 
@@ -611,6 +619,21 @@ def _rows_by_image(table, rows: np.ndarray | None = None) -> dict[str, dict[str,
         groups.setdefault(image_id[r], []).append(int(r))
     return {k: {"rows": np.asarray(v, np.int64), "coords": np.stack([y[v], x[v]], 1).astype(np.int64)}
             for k, v in groups.items()}
+
+
+def _decode_gt_in_order(by_image: dict, pairs: dict, decoder: str, color: str, decode: bool, chunk: int = 8):
+    """Yield ``(image_id, gt)`` in manifest order, decoding GT files ``chunk`` at a time
+    (one DALI pipeline per chunk); ``gt`` is None when ``decode`` is False."""
+    ids = list(by_image)
+    for s in range(0, len(ids), chunk):
+        part = ids[s:s + chunk]
+        if not decode:
+            yield from ((i, None) for i in part)
+            continue
+        images = decode_batch([pairs[i].gt_path for i in part], decoder=decoder, color=color)
+        for i, img in zip(part, images):
+            yield i, img
+        del images
 
 
 def _crops(img: np.ndarray, coords: np.ndarray, size: int) -> np.ndarray:

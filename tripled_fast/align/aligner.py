@@ -14,13 +14,18 @@ Design choices (see :func:`align_subset`):
   full set's covariance is exactly diagonal (its eigenvalues) and its mean is 0, so the target
   Gaussian is modelled without approximation; a training batch of 32 patches cannot estimate a
   ``k x k`` covariance (rank <= 31) but estimates ``k`` marginal variances well. A diagonal KL in
-  the raw ``D``-dimensional space (1280 for EfficientNet-Lite0) was rejected: it is dominated by
-  hundreds of low-variance directions whose ``1 / var`` terms make it noisy, and it would optimise
+  the raw ``D``-dimensional space (1280 for EfficientNet-Lite0) was rejected: every one of the
+  ``D`` correlated, mostly low-variance channels would weigh as much as a principal axis (their
+  ``1 / var`` terms make it noisy with batch-size estimates), and it would optimise
   a different quantity than the reported Frechet distance, which lives in the same subspace.
   The KL is averaged per dimension (``reduction="mean"``) so ``cfg.kl_weight`` does not depend on k.
 * **Only one side is embedded** (``cfg.on``, default GT): ``full_features`` describe one side of
   the pool, so only that side has a target distribution. The other side receives the same
   transform without a loss of its own.
+* Batches are fed in channels-last memory layout (input only: the caller's ``embed`` is not
+  re-laid-out), which PyTorch propagates through the convolutions; on CPU this measured about
+  1.3x (EfficientNet-Lite0 forward+backward) and 2x (the aligner) faster than NCHW. An embed
+  that re-lays its input out as NCHW (``features.extract.BackboneEmbed`` does) forgoes the first.
 * Generated images are clamped to ``[0, 1]`` before the embedding during training, so the loss
   sees what is finally written out (up to uint8 rounding).
 """
@@ -35,6 +40,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from ..config import AlignConfig
 from .losses import PCA, FeatureStats, GaussianKLLoss, PCAProjection, fit_pca, frechet_distance, gaussian_kl_diag
@@ -129,9 +135,13 @@ class AlignResult:
 
 
 # --------------------------------------------------------------------------- helpers
+_CL = torch.channels_last
+
+
 def _to_float(stack: np.ndarray) -> torch.Tensor:
-    """``uint8 (N, h, w, C)`` -> ``float32 (N, C, h, w)`` in ``[0, 1]`` (CPU)."""
-    return torch.from_numpy(np.ascontiguousarray(stack)).permute(0, 3, 1, 2).float().div_(255.0)
+    """``uint8 (N, h, w, C)`` -> ``float32 (N, C, h, w)`` in ``[0, 1]`` (CPU, channels-last memory)."""
+    x = torch.from_numpy(np.ascontiguousarray(stack)).permute(0, 3, 1, 2)
+    return x.float().div_(255.0).contiguous(memory_format=_CL)
 
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -199,7 +209,10 @@ def _check_inputs(gt: np.ndarray, lq: np.ndarray, full_features: np.ndarray, cfg
 
 @torch.no_grad()
 def _map_batched(fn: nn.Module, x: torch.Tensor, batch: int, device: torch.device) -> torch.Tensor:
-    outs = [fn(x[i : i + batch].to(device)).float().cpu() for i in range(0, x.shape[0], batch)]
+    outs = [
+        fn(x[i : i + batch].to(device).contiguous(memory_format=_CL)).float().cpu()
+        for i in range(0, x.shape[0], batch)
+    ]
     return torch.cat(outs, dim=0)
 
 
@@ -255,7 +268,8 @@ def align_subset(
         device: where the aligner and embedding run.
         progress: show a tqdm bar over the steps.
 
-    Procedure: ``k = min(cfg.pca_dims, N - 1, D, M - 1)`` principal axes of the full features;
+    Procedure: ``k <= min(cfg.pca_dims, N - 1, D, M - 1)`` principal axes of the full features
+    (axes with variance below 1e-5 of the largest are dropped);
     ``cfg.steps`` Adam steps on the aligner only, each on ``min(cfg.batch_size, N)`` patches drawn
     without replacement, minimising ``kl_weight * KL_diag(batch || full) + pixel_weight *
     MSE(aligner(x), x)`` (x = side ``cfg.on``, KL per dimension in the PCA subspace); then the
@@ -266,6 +280,7 @@ def align_subset(
     Raises:
         ValueError: on malformed inputs or config values, or when ``embed`` returns a width
             other than ``D``.
+        FloatingPointError: if the training loss becomes NaN or infinite.
     """
     _check_inputs(gt, lq, full_features, cfg)
     device = torch.device(device)
@@ -299,7 +314,8 @@ def align_subset(
                                kl_before=kl_before, kl_after=kl_before, history=[], pca_dims=k)
 
         gen = torch.Generator().manual_seed(int(seed))
-        aligner = AlignerCNN(channels, cfg.width, cfg.depth, generator=gen).to(device)
+        aligner = AlignerCNN(channels, cfg.width, cfg.depth, generator=gen)
+        aligner = aligner.to(device=device, memory_format=_CL)
         kl_loss = GaussianKLLoss(np.zeros(k), target_var, eps=floor, reduction="mean").to(device)
         opt = torch.optim.Adam(aligner.parameters(), lr=cfg.lr)
         batch = min(cfg.batch_size, n)
@@ -307,13 +323,11 @@ def align_subset(
 
         steps = range(cfg.steps)
         if progress:
-            from tqdm.auto import tqdm
-
             steps = tqdm(steps, desc="align", leave=False)
         aligner.train()
         for step in steps:
             idx = torch.randperm(n, generator=gen)[:batch]
-            x = src[idx].to(device, non_blocking=True)
+            x = src[idx].to(device).contiguous(memory_format=_CL)
             y = aligner(x).clamp(0.0, 1.0)
             kl = kl_loss(proj(embedder(y)))
             pix = F.mse_loss(y, x)

@@ -156,8 +156,10 @@ class GaussianKLLoss(nn.Module):
             raise ValueError("target_var: expected strictly positive variances")
         if reduction not in ("sum", "mean"):
             raise ValueError(f"reduction: expected 'sum' or 'mean', got {reduction!r}")
-        self.register_buffer("target_mean", mean.to(torch.float32).clone())
-        self.register_buffer("target_var", var.to(torch.float32).clone())
+        # kept in the given floating dtype (float64 numpy stays exact); cast to the features' dtype
+        dtype = mean.dtype if mean.is_floating_point() else torch.get_default_dtype()
+        self.register_buffer("target_mean", mean.to(dtype).clone())
+        self.register_buffer("target_var", var.to(dtype).clone())
         self.eps = float(eps)
         self.reduction: Reduction = reduction
 
