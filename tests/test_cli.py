@@ -34,9 +34,9 @@ def test_default_run_uses_the_embedded_demo(tmp_path):
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["run", "x", "--set", "select.budgit=1"], "unknown config key select.budgit"),
+    (["run", "x", "--degrade", "noise", "--set", "select.budgit=1"], "unknown config key select.budgit"),
     (["run", "x"], "no --lq folder and no --degrade spec"),
-    (["run", "x", "--set", "oops"], "expected KEY=VALUE"),
+    (["run", "x", "--degrade", "noise", "--set", "oops"], "expected KEY=VALUE"),
 ])
 def test_errors_are_one_line(argv, fragment, capsys, tmp_path):
     assert main(argv + ["--run-dir", str(tmp_path)]) == 2
