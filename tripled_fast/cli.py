@@ -6,10 +6,15 @@
     tripled-fast run --config run.yaml --set train.steps=2000
     tripled-fast check DATA [--lq LQ_DIR | --degrade SPEC]
     tripled-fast iqa FOLDER
+
+Every failure is one line on stderr, ``tripled-fast: error: ...`` (exit 2); an unexpected one adds
+a hint to rerun with ``TRIPLED_FAST_DEBUG=1`` for the traceback. Ctrl-C exits 130 and says how to
+resume (the finished stages are cached).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -57,7 +62,16 @@ def _apply_set(d: dict, assignments: list[str]) -> None:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"--set {key}: {part} is not a section")
-        node[parts[-1]] = yaml.safe_load(value)
+        node[parts[-1]] = _parse_value(value)
+
+
+def _parse_value(text: str):
+    """A ``--set`` value as YAML, except that YAML 1.1's yes/no/on/off stay strings
+    (``train.compile=off`` means the string; booleans are written true / false)."""
+    value = yaml.safe_load(text)
+    if isinstance(value, bool) and text.strip().lower() not in ("true", "false"):
+        return text.strip()
+    return value
 
 
 def build_run_config(a: argparse.Namespace) -> RunConfig:
@@ -180,18 +194,38 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+DEBUG_ENV = "TRIPLED_FAST_DEBUG"
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     a = parser.parse_args(argv)
+    debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
         return a.func(a)
-    except (TripledError, ConfigError, FileNotFoundError, ValueError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except KeyboardInterrupt:
+        print("tripled-fast: interrupted; rerun the same command to resume (finished stages are cached)",
+              file=sys.stderr)
+        return 130
+    except (TripledError, ConfigError, OSError, ValueError) as exc:
+        if debug:
+            raise
+        msg = _one_line(exc)
+        if isinstance(exc, OSError) and getattr(exc, "filename", None) and str(exc.filename) not in msg:
+            msg = f"{exc.filename}: {msg}"
         print(f"tripled-fast: error: {msg}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("tripled-fast: interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
+    except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen fault: one line, traceback on request
+        if debug:
+            raise
+        print(f"tripled-fast: error: unexpected {type(exc).__name__}: {_one_line(exc)} "
+              f"(rerun with {DEBUG_ENV}=1 for the traceback)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

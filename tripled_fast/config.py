@@ -144,6 +144,11 @@ class DataConfig(StrictConfig):
     holdout: float = 0.1       # fraction of pool images held out for evaluation when no test set is given
     decoder: Literal["auto", "pil", "dali"] = "auto"
     color: Literal["auto", "gray", "rgb"] = "auto"  # channel count the model sees
+    # a pair with an unusable file (undecodable, empty, truncated, size mismatch, missing partner,
+    # duplicated name, bad meta_info line): "skip" drops it, logs one line and counts it in the
+    # report; "error" stops the run on the first one. Source-level problems always stop the run.
+    on_bad_file: Literal["error", "skip"] = "skip"
+    max_bad_fraction: float = 0.5  # "skip" still stops the run when more than this share of pairs is bad
 
 
 @dataclass

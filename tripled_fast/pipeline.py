@@ -3,7 +3,9 @@
 ``distill(cfg)`` reads like the recipe: each step below is one stage that reads what earlier
 stages left in the run directory (the manifest, the feature array, the packs) and adds its own
 output. Every stage is cached by a fingerprint of its inputs, so a rerun with the same inputs
-skips finished stages, and a changed setting recomputes only what depends on it.
+skips finished stages, and a changed setting recomputes only what depends on it. A stage drops
+its record before writing (``run.invalidate``), so a killed stage is always recomputed; the
+``fault_point`` calls are the test hooks of docs/RELIABILITY.md (no-ops unless asked for).
 """
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ from .data import sources as src
 from .data.decode import decode_batch, decode_image, probe_image, resolve_decoder
 from .data.tiles import tile_grid
 from .errors import DataError
-from .runfiles import CODE_VERSION, RunDir, RunLock, atomic_path, atomic_write_json, atomic_write_text, file_fingerprint, fingerprint
+from .runfiles import (CODE_VERSION, FileMemo, RunDir, RunLock, atomic_path, atomic_write_json, atomic_write_text,
+                       content_fingerprint, fault_point, fingerprint)
 
 Log = Callable[[str], None]
 
@@ -43,12 +46,18 @@ def distill(cfg: RunConfig, *, progress: bool = True, log: Log = print) -> RunRe
     run.root.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     with RunLock(run.root):
+        stale = run.sweep_temporaries()  # left by a killed run; we hold the lock, so no writer owns them
+        if stale:
+            log(f"removed {len(stale)} temporary file(s) left by an interrupted run")
         atomic_write_text(run.path("config.yaml"), yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         device = _resolve_device(cfg.train.device)
-        pool, tests = collect_sources(cfg, log)
+        memo = FileMemo(run.path("cache", "files.json"))
+        skipped: dict[str, list[str]] = {}
+        pool, tests = collect_sources(cfg, log, memo, skipped)
+        atomic_write_json(run.path("skipped.json"), skipped)  # shown in the report and summary
 
         with _timed(timings, "tiles"):
-            key = tiles_stage(run, cfg, pool, log)
+            key = tiles_stage(run, cfg, pool, log, memo)
         with _timed(timings, "scan"):
             key = scan_stage(run, cfg, pool, key, device, progress, log)
         with _timed(timings, "cluster"):
@@ -64,7 +73,7 @@ def distill(cfg: RunConfig, *, progress: bool = True, log: Log = print) -> RunRe
         with _timed(timings, "train"):
             train_keys = train_stage(run, cfg, key, device, progress, log)
         with _timed(timings, "evaluate"):
-            evals = evaluate_stage(run, cfg, tests, train_keys, device, progress, log)
+            evals = evaluate_stage(run, cfg, tests, train_keys, device, progress, log, memo)
         with _timed(timings, "export"):
             export_stage(run, cfg, train_keys, log)
         with _timed(timings, "report"):
@@ -73,16 +82,24 @@ def distill(cfg: RunConfig, *, progress: bool = True, log: Log = print) -> RunRe
 
 
 # ============================================================================ sources
-def collect_sources(cfg: RunConfig, log: Log) -> tuple[list[src.ImagePair], list[src.ImagePair]]:
-    """The training pool and the test pairs (held out from the pool when no test set is given)."""
+def collect_sources(cfg: RunConfig, log: Log, memo: FileMemo | None = None,
+                    skipped: dict[str, list[str]] | None = None
+                    ) -> tuple[list[src.ImagePair], list[src.ImagePair]]:
+    """The training pool and the test pairs (held out from the pool when no test set is given).
+
+    Every file is decoded once (memoised in ``memo``); unusable pairs stop the run or are skipped
+    with one log line each, as ``cfg.data.on_bad_file`` says (see :func:`_usable_pairs`);
+    ``skipped`` receives ``{"data.sources" | "data.test": ["path: reason", ...]}``.
+    """
+    skipped = skipped if skipped is not None else {}
     if not cfg.data.sources:
         raise DataError("no data sources: give a dataset folder or a config with data.sources")
-    pool = src.collect_pairs(cfg.data.sources)
+    pool = _usable_pairs(cfg, cfg.data.sources, "data.sources", log, memo, skipped)
     scales = sorted({p.scale for p in pool})
     if len(scales) > 1:
         raise DataError(f"all sources of one run must share a scale; got scales {scales}")
     if cfg.data.test:
-        tests = src.collect_pairs(cfg.data.test)
+        tests = _usable_pairs(cfg, cfg.data.test, "data.test", log, memo, skipped)
     elif cfg.data.holdout > 0:
         pool, tests = src.split_holdout(pool, cfg.data.holdout, cfg.seed)
         log(f"held out {len(tests)} of {len(pool) + len(tests)} pool images for evaluation "
@@ -94,17 +111,46 @@ def collect_sources(cfg: RunConfig, log: Log) -> tuple[list[src.ImagePair], list
     return pool, tests
 
 
+def _usable_pairs(cfg: RunConfig, sources: list, label: str, log: Log, memo: FileMemo | None,
+                  skipped_out: dict[str, list[str]]) -> list[src.ImagePair]:
+    """The pairs of ``sources`` whose files all decode and agree in size (``data.on_bad_file``).
+
+    Skipped pairs are logged one line each and listed in ``skipped_out[label]``; more than
+    ``data.max_bad_fraction`` of them stops the run (a misconfigured source, not a few bad files).
+    """
+    skipped: list[src.Problem] = []
+    policy = cfg.data.on_bad_file
+    pairs = src.collect_pairs(sources, on_bad_file=policy, skipped=skipped)
+    pairs = src.verify_pairs(pairs, on_bad_file=policy, memo=memo, skipped=skipped)
+    if memo is not None:
+        memo.save()
+    for p in skipped:
+        log(f"skipped {p.path}: {p.message}")
+    total = len(pairs) + len(skipped)
+    if skipped and (not pairs or len(skipped) > cfg.data.max_bad_fraction * total):
+        raise DataError(f"{label}: {len(skipped)} of {total} pairs are unusable (first: {skipped[0].path}: "
+                        f"{skipped[0].message}); fix the data or run the check command")
+    if skipped:
+        log(f"{label}: skipped {len(skipped)} unusable pair(s) of {total} (data.on_bad_file=skip)")
+    skipped_out[label] = [f"{p.path}: {p.message}" for p in skipped]
+    return pairs
+
+
 # ============================================================================ 1. tiles
-def tiles_stage(run: RunDir, cfg: RunConfig, pool: list[src.ImagePair], log: Log) -> str:
+def tiles_stage(run: RunDir, cfg: RunConfig, pool: list[src.ImagePair], log: Log,
+                memo: FileMemo | None = None) -> str:
     """Tile every pool image into aligned LQ/GT patch pairs; writes the base manifest."""
     patch = cfg.tiles.patch
     stride = cfg.tiles.stride or max(1, patch // 2)
     paths = [p.gt_path for p in pool] + [p.lq_path for p in pool if p.lq_path is not None]
     key = fingerprint("tiles", CODE_VERSION, cfg.data.sources, cfg.data.color, cfg.tiles,
-                      file_fingerprint(paths), [p.image_id for p in pool])
+                      content_fingerprint(paths, memo), [p.image_id for p in pool])
+    if memo is not None:
+        memo.save()
     if run.is_done("tiles", key) and run.path("manifest.parquet").exists():
         log("tiles: cached")
         return key
+    run.invalidate("tiles")
 
     cols: dict[str, list] = {c: [] for c in mf.BASE_COLUMNS}
     skipped: list[str] = []
@@ -137,6 +183,7 @@ def tiles_stage(run: RunDir, cfg: RunConfig, pool: list[src.ImagePair], log: Log
         raise DataError(f"no image is at least {patch}x{patch} pixels; lower tiles.patch")
     table = mf.new_manifest(cols)
     mf.write_manifest(run.path("manifest.parquet"), table)
+    fault_point("tiles")
     color = cfg.data.color if cfg.data.color != "auto" else ("gray" if n_gray == len(pool) else "rgb")
     info = {"patches": table.num_rows, "images": len(pool) - len(skipped), "skipped_small": skipped,
             "color": color, "stride": stride, "scale": pool[0].scale}
@@ -164,6 +211,7 @@ def scan_stage(run: RunDir, cfg: RunConfig, pool: list[src.ImagePair], key: str,
         rec = run.record("scan")
         log(f"scan: cached ({rec.info.get('backbone_note', '') if rec else ''})")
         return key
+    run.invalidate("scan")
 
     table = mf.read_manifest(run.path("manifest.parquet"))
     color = run.record("tiles").info["color"]
@@ -196,6 +244,7 @@ def scan_stage(run: RunDir, cfg: RunConfig, pool: list[src.ImagePair], key: str,
         writer.write(int(rows[0]), embed_patches(model, info, crops, batch_size=bs, device=device, runner=runner))
         batch_rows.clear()
         batch_crops.clear()
+        fault_point("scan")  # the features file is half written
 
     t0 = time.perf_counter()
     with tqdm(total=n, desc="scan (stats+features)", unit="patch", disable=not progress) as bar:
@@ -250,6 +299,7 @@ def cluster_stage(run: RunDir, cfg: RunConfig, key: str, log: Log) -> str:
     if run.is_done("cluster", key) and run.path("centroids.npy").exists():
         log("cluster: cached")
         return key
+    run.invalidate("cluster")
     table = mf.read_manifest(run.path("manifest.parquet"))
     feats = _load_features(run)
     budget = resolve_budget(cfg.select.budget, len(feats))
@@ -259,6 +309,7 @@ def cluster_stage(run: RunDir, cfg: RunConfig, key: str, log: Log) -> str:
         np.save(tmp, res.centroids)
     table = mf.with_columns(table, {"cluster": res.assign.astype(np.int32)})
     mf.write_manifest(run.path("manifest.parquet"), table)
+    fault_point("cluster")
     sizes = np.bincount(res.assign, minlength=k)
     run.mark_done("cluster", key, {"k": int(k), "sizes": sizes.tolist()})
     log(f"cluster: k={k} (sizes {sizes.min()}..{sizes.max()})")
@@ -276,6 +327,7 @@ def score_stage(run: RunDir, cfg: RunConfig, key: str, log: Log) -> str:
     if run.is_done("scores", key):
         log("scores: cached")
         return key
+    run.invalidate("scores")
     table = mf.read_manifest(run.path("manifest.parquet"))
     feats = _load_features(run)
     stats = {name: mf.column(table, name) for name in STAT_NAMES}
@@ -293,6 +345,7 @@ def score_stage(run: RunDir, cfg: RunConfig, key: str, log: Log) -> str:
         "feat_var": feature_variance(feats), "uncertainty": unc,
     })
     mf.write_manifest(run.path("manifest.parquet"), table)
+    fault_point("scores")
     run.mark_done("scores", key, {"head_r2_val": float(head.r2_val)})
     log(f"scores: feature head predicts low-level complexity with validation R^2 = {head.r2_val:.3f}")
     return key
@@ -308,6 +361,7 @@ def select_stage(run: RunDir, cfg: RunConfig, key: str, log: Log) -> str:
     if run.is_done("select", key):
         log("select: cached")
         return key
+    run.invalidate("select")
     table = mf.read_manifest(run.path("manifest.parquet"))
     feats = _load_features(run)
     n = table.num_rows
@@ -324,6 +378,7 @@ def select_stage(run: RunDir, cfg: RunConfig, key: str, log: Log) -> str:
     in_random[random_subset(n, budget, seed=cfg.seed + 1)] = True
     table = mf.with_columns(table, {"selected": selected, "stage": stage, "in_random": in_random})
     mf.write_manifest(run.path("manifest.parquet"), table)
+    fault_point("select")
     info = {"budget": int(budget), "pool": int(n), "stage1": int(len(sel.stage1)),
             "stage2_quota": int(sel.stage2_quota), "stage2_candidates": int(len(sel.stage2_candidates)),
             **{k: v for k, v in sel.info.items() if isinstance(v, (int, float, str))}}
@@ -346,6 +401,7 @@ def pack_stage(run: RunDir, cfg: RunConfig, pool: list[src.ImagePair], key: str,
     if run.is_done("pack", key) and all(run.path("pack", f"{nm}_gt.npy").exists() for nm in names):
         log("pack: cached")
         return key
+    run.invalidate("pack")
     table = mf.read_manifest(run.path("manifest.parquet"))
     n = table.num_rows
     stage = mf.column(table, "stage")
@@ -385,6 +441,7 @@ def pack_stage(run: RunDir, cfg: RunConfig, pool: list[src.ImagePair], key: str,
                 if take.any():
                     writers[nm].append(gt_crops[take], lq_crops[take], grp["rows"][take])
             bar.update(len(grp["rows"]))
+            fault_point("pack")  # the packs are half written
     for w in writers.values():
         w.close()
     run.mark_done("pack", key, {nm: int(len(ids)) for nm, ids in members.items()})
@@ -404,6 +461,7 @@ def align_stage(run: RunDir, cfg: RunConfig, key: str, device: str, progress: bo
     if run.is_done("align", key) and run.path("pack", "aligned_gt.npy").exists():
         log("align: cached")
         return key
+    run.invalidate("align")
     pack = PackedPairs(run.path("pack", "distilled"))
     model, info = load_backbone(cfg.features, seed=cfg.seed)
     embed = BackboneEmbed(model, info).to(device)
@@ -411,6 +469,7 @@ def align_stage(run: RunDir, cfg: RunConfig, key: str, device: str, progress: bo
     res = align_subset(np.array(pack.gt), np.array(pack.lq), embed, _load_features(run),
                        align_cfg, seed=cfg.seed, device=device, progress=progress)
     write_pack(run.path("pack", "aligned"), res.gt, res.lq, np.asarray(pack.ids))
+    fault_point("align")
     out = {"enabled": cfg.align.enabled, "fd_before": float(res.fd_before), "fd_after": float(res.fd_after),
            "kl_before": float(res.kl_before), "kl_after": float(res.kl_after)}
     atomic_write_json(run.path("align_history.json"), res.history)
@@ -442,6 +501,7 @@ def train_stage(run: RunDir, cfg: RunConfig, key: str, device: str, progress: bo
         if run.is_done(f"train_{name}", k) and ckpt.exists():
             log(f"train {name}: cached")
             continue
+        run.invalidate(f"train_{name}")
         model = build_model(cfg.train.arch, in_ch=ch, out_ch=ch, scale=scale, seed=cfg.seed,
                             **cfg.train.arch_kwargs)
         # resumable training state, keyed by the stage fingerprint: a changed setting starts afresh
@@ -479,6 +539,7 @@ def train_stage(run: RunDir, cfg: RunConfig, key: str, device: str, progress: bo
                                          "in_ch": ch, "out_ch": ch, "scale": scale, "trained_on": name,
                                          "steps": cfg.train.steps})
         atomic_write_json(run.path("models", f"{name}_history.json"), tr.history)
+        fault_point(f"train_{name}")
         run.mark_done(f"train_{name}", k, {"seconds": seconds, "patches": len(pack),
                                            "compiled": bool(tr.compiled), "steps_per_s": tr.steps_per_s})
         state.unlink(missing_ok=True)  # the checkpoint is final; the resumable state is no longer needed
@@ -488,19 +549,21 @@ def train_stage(run: RunDir, cfg: RunConfig, key: str, device: str, progress: bo
 
 # ============================================================================ 9. evaluation
 def evaluate_stage(run: RunDir, cfg: RunConfig, tests: list[src.ImagePair], train_keys: dict[str, str],
-                   device: str, progress: bool, log: Log) -> dict:
+                   device: str, progress: bool, log: Log, memo: FileMemo | None = None) -> dict:
     """PSNR / SSIM (BasicSR conventions) of every trained model on the test pairs."""
     from .metrics.evaluate import evaluate_pairs
     from .metrics.psnr_ssim import calculate_psnr, calculate_ssim
     from .train.archs import build_model
     from .train.checkpoint import load_checkpoint
 
+    test_files = [t.gt_path for t in tests] + [t.lq_path for t in tests if t.lq_path is not None]
     key = fingerprint("evaluate", train_keys, cfg.eval, [t.image_id for t in tests],
-                      file_fingerprint([t.gt_path for t in tests]) if tests else "", cfg.seed)
+                      [t.degrade for t in tests], content_fingerprint(test_files, memo), cfg.seed)
     out_path = run.path("eval.json")
     if run.is_done("evaluate", key) and out_path.exists():
         log("evaluate: cached")
         return json.loads(out_path.read_text())
+    run.invalidate("evaluate")
     if not tests:
         log("evaluate: no test pairs (give --test or data.holdout > 0); skipped")
         result: dict = {"models": {}, "tests": 0}
@@ -534,6 +597,7 @@ def evaluate_stage(run: RunDir, cfg: RunConfig, tests: list[src.ImagePair], trai
                 by_task.setdefault(tasks[img], []).append(p)
             result["per_task"][name] = {k: float(np.mean(v)) for k, v in by_task.items()}
     atomic_write_json(out_path, result)
+    fault_point("evaluate")
     run.mark_done("evaluate", key, {"tests": result["tests"]})
     for name, m in result["models"].items():
         log(f"evaluate {name}: PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.4f}")
@@ -554,6 +618,7 @@ def export_stage(run: RunDir, cfg: RunConfig, train_keys: dict[str, str], log: L
     if run.is_done("export", key) and (out / "meta_info.txt").exists():
         log("export: cached")
         return
+    run.invalidate("export")
     pack = PackedPairs(run.path("pack", "aligned"))
     stage = mf.column(mf.read_manifest(run.path("manifest.parquet"), columns=["stage"]), "stage")
     tmp = run.path(".subset.tmp")
@@ -571,6 +636,7 @@ def export_stage(run: RunDir, cfg: RunConfig, train_keys: dict[str, str], log: L
         Image.fromarray(lq[..., 0] if lq.shape[2] == 1 else lq).save(tmp / "lq" / name)
         lines.append(f"{name} ({gt.shape[0]},{gt.shape[1]},{gt.shape[2]})")
     (tmp / "meta_info.txt").write_text("\n".join(lines) + "\n")
+    fault_point("export")
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
@@ -583,10 +649,29 @@ def report_stage(run: RunDir, cfg: RunConfig, evals: dict, timings: dict, log: L
     from .report.report import write_report
 
     summary, path = write_report(run, cfg, evals, timings)
+    summary, path = _add_skipped(run, summary, path)
+    fault_point("report")
     log("")
     log(summary["table_text"])
     log(f"report: {path}")
     return summary, path
+
+
+def _add_skipped(run: RunDir, summary: dict, report: Path) -> tuple[dict, Path]:
+    """Add the count (and the first lines) of the input pairs skipped as unusable to the
+    summary and the report (``skipped.json`` written by ``distill``)."""
+    p = run.path("skipped.json")
+    skipped = json.loads(p.read_text()) if p.exists() else {}
+    total = sum(len(v) for v in skipped.values())
+    summary = {**summary, "skipped_pairs": total, "skipped_by_set": {k: len(v) for k, v in skipped.items()}}
+    atomic_write_json(run.path("summary.json"), summary)
+    lines = [f"\n## Skipped input pairs: {total}\n"]
+    if total:
+        lines.append("Unusable pairs dropped under `data.on_bad_file: skip` (full list: `skipped.json`):\n")
+        flat = [f"- `{label}` {item}" for label, items in skipped.items() for item in items]
+        lines += flat[:20] + ([f"- ... {len(flat) - 20} more"] if len(flat) > 20 else [])
+    atomic_write_text(report, report.read_text() + "\n".join(lines) + "\n")
+    return summary, report
 
 
 # ============================================================================ helpers

@@ -3,7 +3,17 @@
 Every file a stage produces is written to a temporary name in the same folder and renamed into
 place, so a killed run never leaves a half-written output behind. Each finished stage records a
 ``stages/<name>.json`` with the fingerprint of its inputs (config section, upstream fingerprints,
-code version); a rerun skips a stage whose record matches and recomputes it otherwise.
+code version, the input files' content hashes); a rerun skips a stage whose record matches and
+recomputes it otherwise. A stage drops its own record before it starts writing, so outputs left
+by a killed or differently configured run are never taken for finished ones.
+
+Input files are identified by their SHA-256 (:class:`FileMemo`), memoised per
+``(path, size, mtime_ns, ctime_ns, inode)`` in ``cache/files.json``: a rerun re-reads only files
+whose metadata changed, and an edit whose mtime was restored still changes ``ctime`` (which no
+user call can set), so it is re-hashed.
+
+``TRIPLED_FAST_FAULT=<point>`` is a test hook: :func:`fault_point` SIGKILLs the process at the
+named point (see docs/RELIABILITY.md); it is a no-op when the variable is unset.
 """
 from __future__ import annotations
 
@@ -12,14 +22,41 @@ import errno
 import hashlib
 import json
 import os
+import signal
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from .errors import RunLocked
 
-CODE_VERSION = "0.1.0"  # bump when a stage's output format or semantics change
+PACKAGE_VERSION = "0.1.0"  # bump when a stage's output format or semantics change
+FAULT_ENV = "TRIPLED_FAST_FAULT"
+HASH_BLOCK = 1 << 20  # bytes read per step when hashing a file
+
+
+def _source_digest() -> str:
+    """SHA-256 (12 hex) of the package's Python sources: any code edit changes every cache key."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        if "__pycache__" in f.parts:
+            continue
+        h.update(f.relative_to(root).as_posix().encode() + b"\0")
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+#: the code version in every cache key: the package version plus a hash of its source files
+CODE_VERSION = f"{PACKAGE_VERSION}+{_source_digest()}"
+
+
+def fault_point(name: str) -> None:
+    """Test hook: SIGKILL this process (a real kill, no cleanup) when ``$TRIPLED_FAST_FAULT == name``."""
+    if os.environ.get(FAULT_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @contextlib.contextmanager
@@ -59,12 +96,93 @@ def fingerprint(*parts: Any) -> str:
 
 
 def file_fingerprint(paths: list[str | os.PathLike]) -> str:
-    """Fingerprint a list of files by path, size and modification time (cheap, no content read)."""
+    """Fingerprint a list of files by path, size and modification time (cheap, no content read).
+
+    Not used for cache keys of input data (an edit with a restored mtime would go unnoticed):
+    use :func:`content_fingerprint`.
+    """
     items = []
     for p in paths:
         st = os.stat(p)
         items.append((str(p), st.st_size, st.st_mtime_ns))
     return fingerprint(items)
+
+
+def file_sha256(path: str | os.PathLike, block: int = HASH_BLOCK) -> str:
+    """Hex SHA-256 of a file's bytes, streamed ``block`` bytes at a time (memory stays O(block))."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(block):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _stat_signature(path: str) -> list[int]:
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+class FileMemo:
+    """Per-file facts (the SHA-256, plus whatever callers store) memoised by stat signature.
+
+    An entry is reused only while the file's ``(size, mtime_ns, ctime_ns, inode)`` is unchanged;
+    any change drops every fact of that file. ``path=None`` keeps the memo in memory only.
+    Thread-safe; :meth:`save` writes the JSON atomically.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self._lock = threading.Lock()
+        self._data: dict[str, dict] = {}
+        self._dirty = False
+        if self.path is not None and self.path.exists():
+            try:
+                data = json.loads(self.path.read_text())
+                self._data = data if isinstance(data, dict) else {}
+            except (OSError, ValueError):
+                self._data = {}  # a damaged memo only costs re-hashing
+
+    def fact(self, path: str | os.PathLike, name: str, compute: Callable[[str], Any]) -> Any:
+        """``compute(path)`` memoised under ``name`` for the file's current stat signature."""
+        key = os.path.abspath(os.fspath(path))
+        sig = _stat_signature(key)
+        with self._lock:
+            entry = self._data.get(key)
+            if entry is not None and entry.get("sig") == sig and name in entry:
+                return entry[name]
+        value = compute(key)
+        with self._lock:
+            entry = self._data.get(key)
+            if entry is None or entry.get("sig") != sig:
+                entry = self._data[key] = {"sig": sig}
+            entry[name] = value
+            self._dirty = True
+        return value
+
+    def sha256(self, path: str | os.PathLike) -> str:
+        return self.fact(path, "sha256", file_sha256)
+
+    def map(self, paths: Sequence[str | os.PathLike], name: str, compute: Callable[[str], Any],
+            workers: int | None = None) -> list[Any]:
+        """:meth:`fact` for many files, ``workers`` threads (file reads and decoders release the GIL)."""
+        workers = workers or min(4, os.cpu_count() or 1)
+        if workers <= 1 or len(paths) < 2:
+            return [self.fact(p, name, compute) for p in paths]
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(lambda p: self.fact(p, name, compute), paths))
+
+    def save(self) -> None:
+        if self.path is not None and self._dirty:
+            with self._lock:
+                atomic_write_text(self.path, json.dumps(self._data, sort_keys=True))
+                self._dirty = False
+
+
+def content_fingerprint(paths: Sequence[str | os.PathLike], memo: FileMemo | None = None) -> str:
+    """Fingerprint of the files' contents (SHA-256 each) in the given order, paths included."""
+    memo = memo if memo is not None else FileMemo()
+    digests = memo.map(list(paths), "sha256", file_sha256)
+    return fingerprint([(os.fspath(p), d) for p, d in zip(paths, digests)])
 
 
 class RunLock:
@@ -147,6 +265,30 @@ class RunDir:
 
     def mark_done(self, name: str, key: str, info: dict | None = None) -> None:
         atomic_write_json(self.stages / f"{name}.json", {"key": key, "info": info or {}})
+
+    def sweep_temporaries(self) -> list[Path]:
+        """Delete the temporary files a killed run left behind (call while holding the lock).
+
+        Matches the names the writers use: ``.<final>.<8 mkstemp chars><suffix>`` (``atomic_path``,
+        pack writers) and ``.<final>.<pid>.tmp`` (the feature writer). Resumable training states
+        (``.<name>.<key>.state``) and ``.lock`` do not match and are kept.
+        """
+        import re
+
+        pattern = re.compile(r"^\.(?P<final>.+?)\.[a-z0-9_]{8}(?P<suffix>\.[^.]+)?$")
+        removed = []
+        if not self.root.exists():
+            return removed
+        for p in self.root.rglob(".*"):
+            if not p.is_file() or p.is_symlink():
+                continue
+            m = pattern.match(p.name)
+            stale = p.name.endswith(".tmp") or (
+                m is not None and (m["suffix"] or "") == (Path(m["final"]).suffix or ".tmp"))
+            if stale:
+                p.unlink(missing_ok=True)
+                removed.append(p)
+        return removed
 
     def invalidate(self, name: str) -> None:
         p = self.stages / f"{name}.json"

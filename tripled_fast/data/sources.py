@@ -18,7 +18,13 @@ extensions are matched case-insensitively. Every listing is sorted, so pairs com
 deterministic order. ``image_id = f"{source}/{relative GT path without extension}"``.
 
 :func:`scan_source` reports every structural problem without raising (used by
-:mod:`.check`); :func:`collect_pairs` raises a DataError on the first one.
+:mod:`.check`). :func:`collect_pairs` raises a DataError on the first one, or, with
+``on_bad_file="skip"``, drops the pairs a per-file problem makes unusable (missing partner,
+duplicated name, bad meta_info line) and returns those problems. Problems about a whole source
+(missing or empty folder, bad spec or template, KAIR count mismatch) and meta_info paths that
+leave the GT folder (``../../etc/passwd``) are always errors. :func:`verify_pairs` decodes every
+file once (memoised by content) and applies the same policy to unreadable, zero-byte,
+truncated or non-image files and to LQ/GT size mismatches.
 """
 from __future__ import annotations
 
@@ -61,6 +67,7 @@ class Problem:
     path: str
     level: str               # "error" | "warning"
     message: str
+    skippable: bool = False  # a per-file problem: on_bad_file="skip" drops the pair instead
 
     def format(self) -> str:
         return f"{self.level.upper()} {self.path}: {self.message}"
@@ -79,8 +86,8 @@ class SourceScan:
     problems: list[Problem] = field(default_factory=list)
     unused_lq: list[str] = field(default_factory=list)   # LQ files no GT claims (paired kind)
 
-    def error(self, path: str | os.PathLike, message: str) -> None:
-        self.problems.append(Problem(os.fspath(path), "error", message))
+    def error(self, path: str | os.PathLike, message: str, skippable: bool = False) -> None:
+        self.problems.append(Problem(os.fspath(path), "error", message, skippable))
 
     def warn(self, path: str | os.PathLike, message: str) -> None:
         self.problems.append(Problem(os.fspath(path), "warning", message))
@@ -125,7 +132,8 @@ def _dedupe(scan: SourceScan, root: str, rels: list[str]) -> list[str]:
     for rel in rels:
         key = _stem(rel)
         if key in seen:
-            scan.error(os.path.join(root, rel), f"duplicated image name {key!r} (also {seen[key]})")
+            scan.error(os.path.join(root, rel), f"duplicated image name {key!r} (also {seen[key]})",
+                       skippable=True)
             continue
         seen[key] = rel
         kept.append(rel)
@@ -219,14 +227,16 @@ def _read_meta_info(scan: SourceScan, meta: str, gt_root: str) -> Optional[list[
             continue
         rel = Path(os.path.normpath(token)).as_posix()
         if not is_image_file(rel):
-            scan.error(where, f"{token!r} does not have an image extension ({' '.join(IMAGE_EXTENSIONS)})")
+            scan.error(where, f"{token!r} does not have an image extension ({' '.join(IMAGE_EXTENSIONS)})",
+                       skippable=True)
             continue
         if rel in seen:
-            scan.error(where, f"{token!r} listed twice (first on line {seen[rel]})")
+            scan.error(where, f"{token!r} listed twice (first on line {seen[rel]})", skippable=True)
             continue
         seen[rel] = lineno
         if not os.path.isfile(os.path.join(gt_root, rel)):
-            scan.error(os.path.join(gt_root, rel), f"listed in {meta} line {lineno} but not found")
+            scan.error(os.path.join(gt_root, rel), f"listed in {meta} line {lineno} but not found",
+                       skippable=True)
             continue
         rels.append(rel)
     if not rels and not scan.problems:
@@ -344,7 +354,8 @@ def scan_source(cfg: SourceConfig, label: str = "source") -> SourceScan:
     for rel in _limit(gt_rels, cfg.max_images):   # partners of images past the limit are not needed
         expected, found = _partner(cfg.filename_tmpl, rel, lq_set, lq_by_stem)
         if found is None:
-            scan.error(os.path.join(gt_root, rel), f"no LQ partner (expected {os.path.join(lq_root, expected)})")
+            scan.error(os.path.join(gt_root, rel), f"no LQ partner (expected {os.path.join(lq_root, expected)})",
+                       skippable=True)
             continue
         claimed.add(found)
         scan.pairs.append(_make_pair(scan, gt_root, rel, os.path.join(lq_root, found)))
@@ -369,23 +380,93 @@ def scan_sources(sources: Sequence[SourceConfig], label: str = "sources") -> lis
     return scans
 
 
-def collect_pairs(sources: Sequence[SourceConfig]) -> list[ImagePair]:
+ON_BAD_FILE = ("error", "skip")
+
+
+def _check_policy(on_bad_file: str) -> None:
+    if on_bad_file not in ON_BAD_FILE:
+        raise ValueError(f"data.on_bad_file: expected one of {list(ON_BAD_FILE)}, got {on_bad_file!r}")
+
+
+def _raise_first(errors: Sequence[Problem]) -> None:
+    more = f" (+{len(errors) - 1} more problems; run the check command)" if len(errors) > 1 else ""
+    raise DataError(f"{errors[0].path}: {errors[0].message}{more}")
+
+
+def collect_pairs(sources: Sequence[SourceConfig], on_bad_file: str = "error",
+                  skipped: Optional[list[Problem]] = None) -> list[ImagePair]:
     """All pairs of all sources, in config order then sorted path order.
 
-    Raises DataError (one line: path + problem) on the first structural problem: missing or
-    empty folder, missing partner, duplicated names, bad meta_info lines, bad degrade spec.
-    Files are not decoded; run :func:`tripled_fast.data.check.run_check` for a full report.
+    ``on_bad_file="error"`` raises DataError (one line: path + problem) on the first problem:
+    missing or empty folder, missing partner, duplicated names, bad meta_info lines, bad
+    degrade spec. ``"skip"`` drops pairs with a per-file problem (:attr:`Problem.skippable`)
+    and appends those problems to ``skipped``; source-level problems still raise, and so does
+    a source that loses every pair. Files are not decoded here (see :func:`verify_pairs`).
     """
+    _check_policy(on_bad_file)
     if not sources:
         raise DataError("data.sources: no sources configured")
     pairs: list[ImagePair] = []
     for scan in scan_sources(sources):
         errors = [p for p in scan.problems if p.level == "error"]
-        if errors:
-            more = f" (+{len(errors) - 1} more problems; run the check command)" if len(errors) > 1 else ""
-            raise DataError(f"{errors[0].path}: {errors[0].message}{more}")
+        fatal = errors if on_bad_file == "error" else [p for p in errors if not p.skippable]
+        if fatal:
+            _raise_first(fatal)
+        if errors and not scan.pairs:
+            _raise_first(errors)   # every pair of the source is unusable: a configuration problem
+        if skipped is not None:
+            skipped.extend(errors)
         pairs.extend(scan.pairs)
     return pairs
+
+
+def _file_shape(path: str) -> list | str:
+    """``[h, w, c]`` of a fully decoded file, or the one-line reason it cannot be decoded."""
+    try:
+        img = decode_batch([path], decoder="pil")[0]
+    except DataError as exc:
+        text = str(exc)
+        return text[len(path) + 2:] if text.startswith(f"{path}: ") else text
+    return [int(img.shape[0]), int(img.shape[1]), int(img.shape[2])]
+
+
+def verify_pairs(pairs: Sequence[ImagePair], on_bad_file: str = "error", memo=None,
+                 skipped: Optional[list[Problem]] = None) -> list[ImagePair]:
+    """Decode every file of ``pairs`` once and keep the usable pairs (input order kept).
+
+    Unusable: a file that is unreadable, empty, truncated, corrupt or not an image; an on-disk
+    LQ whose size is not GT / scale (a GT mod-crop margin below ``scale`` is allowed).
+    ``"error"`` raises DataError on the first; ``"skip"`` drops the pair and appends a Problem
+    to ``skipped``. ``memo`` (a :class:`tripled_fast.runfiles.FileMemo`) keeps each file's
+    verdict by stat signature, so a rerun decodes only new or changed files. Pixels are decoded
+    one file per worker thread, never the whole list at once.
+    """
+    from tripled_fast.runfiles import FileMemo
+
+    _check_policy(on_bad_file)
+    memo = memo if memo is not None else FileMemo()
+    files = sorted({os.fspath(p.gt_path) for p in pairs} | {os.fspath(p.lq_path) for p in pairs if p.lq_path})
+    shapes = dict(zip(files, memo.map(files, "shape", _file_shape)))
+    good: list[ImagePair] = []
+    for pair in pairs:
+        gt_path = os.fspath(pair.gt_path)
+        problem: Optional[Problem] = None
+        for path in (gt_path, os.fspath(pair.lq_path) if pair.lq_path else None):
+            if path is not None and isinstance(shapes[path], str):
+                problem = Problem(path, "error", shapes[path], True)
+                break
+        if problem is None and pair.lq_path is not None:
+            (gh, gw, _), (lh, lw, _), s = shapes[gt_path], shapes[os.fspath(pair.lq_path)], pair.scale
+            if not (s * lh <= gh < s * lh + s and s * lw <= gw < s * lw + s):
+                problem = Problem(gt_path, "error", f"size {gh}x{gw} does not match LQ {pair.lq_path} "
+                                  f"({lh}x{lw}) at scale {s} (expected {s * lh}x{s * lw})", True)
+        if problem is None:
+            good.append(pair)
+        elif on_bad_file == "error":
+            _raise_first([problem])
+        elif skipped is not None:
+            skipped.append(problem)
+    return good
 
 
 # --------------------------------------------------------------------------- loading
