@@ -791,12 +791,9 @@ def load_teacher(cfg: KDConfig) -> nn.Module:
     path = Path(cfg.teacher_weights)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: teacher weight file not found")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    from ..weights import load_state_file
 
-        state: Any = load_file(str(path))
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+    state: Any = load_state_file(path)
     if isinstance(state, dict):
         for key in ("params_ema", "params", "state_dict"):
             if key in state and isinstance(state[key], dict):

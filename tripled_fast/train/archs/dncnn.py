@@ -136,7 +136,9 @@ def load_kair_dncnn(path: str | Path) -> DnCNN:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: KAIR DnCNN weight file not found")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    from ...weights import load_state_file
+
+    state = load_state_file(path)
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a state dict, got {type(state).__name__}")
     state = kair_state_dict_to_dncnn(state)
