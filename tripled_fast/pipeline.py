@@ -649,29 +649,11 @@ def report_stage(run: RunDir, cfg: RunConfig, evals: dict, timings: dict, log: L
     from .report.report import write_report
 
     summary, path = write_report(run, cfg, evals, timings)
-    summary, path = _add_skipped(run, summary, path)
     fault_point("report")
     log("")
     log(summary["table_text"])
     log(f"report: {path}")
     return summary, path
-
-
-def _add_skipped(run: RunDir, summary: dict, report: Path) -> tuple[dict, Path]:
-    """Add the count (and the first lines) of the input pairs skipped as unusable to the
-    summary and the report (``skipped.json`` written by ``distill``)."""
-    p = run.path("skipped.json")
-    skipped = json.loads(p.read_text()) if p.exists() else {}
-    total = sum(len(v) for v in skipped.values())
-    summary = {**summary, "skipped_pairs": total, "skipped_by_set": {k: len(v) for k, v in skipped.items()}}
-    atomic_write_json(run.path("summary.json"), summary)
-    lines = [f"\n## Skipped input pairs: {total}\n"]
-    if total:
-        lines.append("Unusable pairs dropped under `data.on_bad_file: skip` (full list: `skipped.json`):\n")
-        flat = [f"- `{label}` {item}" for label, items in skipped.items() for item in items]
-        lines += flat[:20] + ([f"- ... {len(flat) - 20} more"] if len(flat) > 20 else [])
-    atomic_write_text(report, report.read_text() + "\n".join(lines) + "\n")
-    return summary, report
 
 
 # ============================================================================ helpers

@@ -49,6 +49,12 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _skipped_pairs(run: RunDir) -> dict[str, list]:
+    """The input pairs dropped as unusable (``skipped.json``, written by the sources step)."""
+    p = run.path("skipped.json")
+    return json.loads(p.read_text()) if p.exists() else {}
+
+
 def write_report(run: RunDir, cfg: RunConfig, evals: dict, timings: dict) -> tuple[dict, Path]:
     table = mf.read_manifest(run.path("manifest.parquet"))
     stage = mf.column(table, "stage")
@@ -106,9 +112,17 @@ def write_report(run: RunDir, cfg: RunConfig, evals: dict, timings: dict) -> tup
         "Outputs: `manifest.parquet` (per-patch source, coordinates, statistics, scores, cluster, stage), "
         "`features.npy`, `subset/` (BasicSR `gt/`, `lq/`, `meta_info.txt`), `models/*.safetensors`, `eval.json`.",
     ]
+    skipped = _skipped_pairs(run)
+    total_skipped = sum(len(v) for v in skipped.values())
+    md += ["", f"## Skipped input pairs: {total_skipped}", ""]
+    if total_skipped:
+        md.append("Unusable pairs dropped under `data.on_bad_file: skip` (full list: `skipped.json`):")
+        md.append("")
+        flat = [f"- `{label}` {item}" for label, items in skipped.items() for item in items]
+        md += flat[:20] + ([f"- ... {len(flat) - 20} more"] if len(flat) > 20 else [])
     path = run.path("report.md")
     atomic_write_text(path, "\n".join(md) + "\n")
-    summary = {"rows": rows, "table_text": text_table, "budget": sel["budget"], "pool": tiles["patches"],
+    summary = {"skipped_pairs": total_skipped, "skipped_by_set": {k: len(v) for k, v in skipped.items()},"rows": rows, "table_text": text_table, "budget": sel["budget"], "pool": tiles["patches"],
                "fd_before": align.get("fd_before"), "fd_after": align.get("fd_after"),
                "backbone": scan["backbone"], "timings": timings}
     atomic_write_json(run.path("summary.json"), summary)
