@@ -67,3 +67,30 @@ def test_check_reports_broken_pairs(tmp_path, capsys):
     errors = [l for l in out.splitlines() if l.startswith("ERROR")]
     assert any("c.png" in l for l in errors) and any("b.png" in l for l in errors)
     assert not any("a.png" in l for l in errors)
+
+
+def test_kd_rejects_unknown_keys(capsys):
+    assert main(["kd", "--set", "w_drll=0.1"]) == 2
+    assert "unknown config key w_drll" in capsys.readouterr().err
+
+
+def test_bench_quality_has_its_own_help(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["bench-quality", "--help"])
+    assert exc.value.code == 0
+    assert "tripled-fast bench-quality" in capsys.readouterr().out
+
+
+def test_iqa_prints_piqe_of_each_image(tmp_path, capsys):
+    import skimage.data
+
+    from tripled_fast.metrics.piqe import piqe_score
+
+    img = skimage.data.camera()
+    Image.fromarray(img).save(tmp_path / "camera.png")
+    assert main(["iqa", str(tmp_path), "--metrics", "piqe"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    header, row = lines[0].split("\t"), lines[1].split("\t")
+    assert row[0] == "camera.png"
+    value = float(row[header.index("piqe")])
+    assert abs(value - piqe_score(img)[0]) < 1e-3

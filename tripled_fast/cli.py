@@ -162,6 +162,40 @@ def cmd_iqa(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kd(a: argparse.Namespace) -> int:
+    """SLKD: distil a teacher into a >= 80 % smaller student (YAML KDConfig + --set overrides)."""
+    from .config import KDConfig
+    from .kd.slkd import run_kd
+
+    base: dict = {}
+    if a.config:
+        path = Path(a.config)
+        try:
+            base = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        if not isinstance(base, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level")
+    if a.teacher:
+        base["teacher_weights"] = a.teacher
+    if a.out_dir:
+        base["out_dir"] = a.out_dir
+    _apply_set(base, a.set or [])
+    report = run_kd(KDConfig.from_dict(base))
+    for name, m in report.get("metrics", {}).items():
+        if isinstance(m, dict) and "psnr" in m:
+            print(f"{name}: PSNR {m['psnr']:.2f} dB, SSIM {m.get('ssim', float('nan')):.4f}")
+    return 0
+
+
+def cmd_bench_quality(a: argparse.Namespace) -> int:
+    from .quality.harness import main as quality_main
+
+    return quality_main(a.args)
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tripled-fast", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -191,6 +225,19 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("folder")
     p.add_argument("--metrics", default="brisque,piqe")
     p.set_defaults(func=cmd_iqa)
+
+    p = sub.add_parser("kd", help="SLKD knowledge distillation of a restoration model (dual teachers)")
+    p.add_argument("--config", help="YAML KDConfig (tripled_fast/config.py)")
+    p.add_argument("--teacher", help="Teacher A weights (safetensors / weights-only torch file)")
+    p.add_argument("--out-dir", help="output folder")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any KDConfig key")
+    p.set_defaults(func=cmd_kd)
+
+    p = sub.add_parser("bench-quality", add_help=False,
+                       help="train on full / random / k-means / k-center / TripleD subsets and compare "
+                            "(see `tripled-fast bench-quality --help`)")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_bench_quality)
     return parser
 
 
@@ -204,7 +251,11 @@ def _one_line(exc: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
-    a = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench-quality"]:  # its own parser, --help included
+        a = argparse.Namespace(func=cmd_bench_quality, args=argv[1:])
+    else:
+        a = parser.parse_args(argv)
     debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
         return a.func(a)
