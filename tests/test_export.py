@@ -79,6 +79,14 @@ def test_parity_is_min_row_cosine() -> None:
         cosine_rows(a, a[:, :3])
 
 
+def test_zero_feature_rows_are_in_parity_only_with_zero_rows() -> None:
+    # a ReLU6-headed backbone maps flat patches to exactly zero features
+    a = np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 2.0], [0.0, 0.0, 0.0]])
+    b = np.array([[0.0, 0.0, 0.0], [2.0, 4.0, 4.0], [0.0, 3.0, 4.0]])
+    np.testing.assert_allclose(cosine_rows(a, b), [1.0, 1.0, 0.0], atol=1e-12)
+    assert parity(lambda p: a[:2], lambda p: b[:2], np.zeros((2, 1, 1, 3), np.uint8)) == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize("which", ["lite", "vit"])
 def test_onnxruntime_cpu_parity(which: str, request: pytest.FixtureRequest, onnx_cache: Path) -> None:
     model, info = request.getfixturevalue(which)

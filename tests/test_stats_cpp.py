@@ -110,3 +110,20 @@ def test_cpp_rejects_bad_input_directly() -> None:
         cstats.tile_stats(img.astype(np.float32), ok, 4, 2, 0)
     assert cstats.tile_stats(img, np.zeros((0, 2), np.int32), 4, 2, 0).shape == (0, 6)
     assert cstats.STAT_NAMES == S.STAT_NAMES
+
+
+def test_cpp_shared_luminance_plane_gives_identical_results() -> None:
+    # dense overlapping RGB tiles take the shared-Y8-plane path, a sparse subset the per-tile
+    # path; the same tiles must give bit-identical statistics and histograms either way
+    rng = np.random.default_rng(11)
+    img = rng.integers(0, 256, (150, 173, 3), dtype=np.uint8)
+    dense = ragged_coords(150, 173, 32, 16)
+    sparse = np.ascontiguousarray(dense[::15])
+    assert len(sparse) * 32 * 32 * 2 < 150 * 173 <= len(dense) * 32 * 32 * 2
+    for f in (2, 3):
+        d = cstats.tile_stats(img, dense, 32, f, 2)
+        s = cstats.tile_stats(img, sparse, 32, f, 1)
+        np.testing.assert_array_equal(d[::15], s)
+    gray = S.luminance_u8(img)[:, :, None].copy()
+    np.testing.assert_array_equal(cstats.tile_stats(img, dense, 32, 2, 1), cstats.tile_stats(gray, dense, 32, 2, 1))
+    np.testing.assert_array_equal(cstats.tile_histograms(img, dense, 32)[::15], cstats.tile_histograms(img, sparse, 32))

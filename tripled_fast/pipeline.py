@@ -22,7 +22,8 @@ import yaml
 from . import manifest as mf
 from .config import RunConfig
 from .data import sources as src
-from .data.decode import decode_batch, decode_image, probe_image, resolve_decoder
+from .data.decode import decode_image, probe_image, resolve_decoder
+from .data.stream import prefetch_images
 from .data.tiles import tile_grid
 from .errors import DataError
 from .runfiles import (CODE_VERSION, FileMemo, RunDir, RunLock, atomic_path, atomic_write_json, atomic_write_text,
@@ -248,7 +249,10 @@ def scan_stage(run: RunDir, cfg: RunConfig, pool: list[src.ImagePair], key: str,
 
     t0 = time.perf_counter()
     with tqdm(total=n, desc="scan (stats+features)", unit="patch", disable=not progress) as bar:
-        for image_id, gt in _decode_gt_in_order(by_image, pairs, decoder, color, cfg.features.on == "gt"):
+        # decoding runs in background threads (bounded queue) while this thread computes
+        for image_id, gt in prefetch_images(((i, pairs[i].gt_path) for i in by_image), decoder=decoder,
+                                            color=color, decode=cfg.features.on == "gt",
+                                            max_in_flight=16 if decoder == "dali" else 4):
             pair = pairs[image_id]
             grp = by_image[image_id]
             lq = None
@@ -686,21 +690,6 @@ def _rows_by_image(table, rows: np.ndarray | None = None) -> dict[str, dict[str,
         groups.setdefault(image_id[r], []).append(int(r))
     return {k: {"rows": np.asarray(v, np.int64), "coords": np.stack([y[v], x[v]], 1).astype(np.int64)}
             for k, v in groups.items()}
-
-
-def _decode_gt_in_order(by_image: dict, pairs: dict, decoder: str, color: str, decode: bool, chunk: int = 8):
-    """Yield ``(image_id, gt)`` in manifest order, decoding GT files ``chunk`` at a time
-    (one DALI pipeline per chunk); ``gt`` is None when ``decode`` is False."""
-    ids = list(by_image)
-    for s in range(0, len(ids), chunk):
-        part = ids[s:s + chunk]
-        if not decode:
-            yield from ((i, None) for i in part)
-            continue
-        images = decode_batch([pairs[i].gt_path for i in part], decoder=decoder, color=color)
-        for i, img in zip(part, images):
-            yield i, img
-        del images
 
 
 def _crops(img: np.ndarray, coords: np.ndarray, size: int) -> np.ndarray:

@@ -112,14 +112,21 @@ def export_onnx(model: nn.Module, info: BackboneInfo, cache_dir: str | Path, *,
 
 
 def cosine_rows(a: np.ndarray, b: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Row-wise cosine similarity of two ``N x D`` arrays (float64 maths) -> ``N``."""
+    """Row-wise cosine similarity of two ``N x D`` arrays (float64 maths) -> ``N``.
+
+    Two all-zero rows count as identical (1.0): a ReLU-headed backbone maps flat patches to the
+    zero vector, and a runner reproducing that exactly is in parity. A zero row against a
+    non-zero one gives 0.
+    """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 2:
         raise ValueError(f"cosine_rows: expected two N x D arrays of equal shape, got {a.shape} and {b.shape}")
     num = (a * b).sum(1)
-    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return num / np.maximum(den, eps)
+    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+    cos = num / np.maximum(na * nb, eps)
+    cos[(na == 0) & (nb == 0)] = 1.0
+    return cos
 
 
 def parity(reference_fn: Callable[[np.ndarray], np.ndarray],

@@ -29,6 +29,7 @@ import numpy as np
 
 _EXCLUDED = -1.0          # marker in the min-distance vector: already a centre, never picked again
 _TEMP_ELEMENTS = 1 << 22  # bound on the (rows x centres) temporary of multi-centre updates
+_GATHER_BYTES = 1 << 29   # candidate rows up to this size are gathered once as contiguous float32
 
 
 def _resolve_backend(backend: str) -> str:
@@ -52,11 +53,22 @@ def _resolve_backend(backend: str) -> str:
 
 
 class _NumpyRows:
-    """Candidate rows read from a (possibly memmapped) array in chunks."""
+    """Candidate rows read from a (possibly memmapped) array in chunks.
+
+    When the candidate rows are a subset (``rows``) or not float32 C-contiguous and fit in
+    ``_GATHER_BYTES``, they are gathered / converted once, so the greedy steps read one
+    contiguous float32 block instead of re-gathering (and re-converting) every step.
+    """
 
     def __init__(self, x: np.ndarray, rows: np.ndarray | None, chunk: int) -> None:
-        self.x, self.rows, self.chunk = x, rows, chunk
         self.m = x.shape[0] if rows is None else rows.shape[0]
+        plain = rows is None and x.dtype == np.float32 and x.flags.c_contiguous
+        if not plain and self.m * x.shape[1] * 4 <= _GATHER_BYTES:
+            gathered = np.empty((self.m, x.shape[1]), dtype=np.float32)
+            for s in range(0, self.m, chunk):
+                gathered[s:s + chunk] = x[s:s + chunk] if rows is None else x[rows[s:s + chunk]]
+            x, rows = gathered, None
+        self.x, self.rows, self.chunk = x, rows, chunk
         self.sqn = np.empty(self.m, dtype=np.float32)
         for s, block in self.blocks():
             self.sqn[s:s + block.shape[0]] = np.einsum("ij,ij->i", block, block)
