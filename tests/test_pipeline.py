@@ -37,8 +37,9 @@ def tiny_run(tmp_path_factory):
             "test": [{"kind": "degrade", "gt": str(test), "degrade": "noise:sigma=25", "task": "denoise", "name": "tdn"}]},
         "tiles": {"patch": 32, "stride": 16},
         "features": {"input_size": 64, "batch_size": 64, "backend": "eager"},
-        "select": {"budget": 0.1},
-        "align": {"steps": 4, "batch_size": 8},
+        # every stage switched on (alignment and the stage-2 re-ranking are opt-in by default)
+        "select": {"budget": 0.1, "stage1_fraction": 0.5},
+        "align": {"enabled": True, "steps": 4, "batch_size": 8},
         "train": {"steps": 12, "batch_size": 4, "arch_kwargs": {"depth": 3, "width": 8}, "log_every": 4,
                   "compile": "off"},
     })
