@@ -119,7 +119,7 @@ def test_zero_steps_returns_inputs_exactly_and_reports_fd(pool: dict, side: str)
     net = pool["net"]
     full = pool["full_features"] if side == "gt" else _features(net, _u8(_box_down(
         _textures(400, 32, np.random.default_rng(0)), 2)))
-    cfg = AlignConfig(steps=0, on=side)
+    cfg = AlignConfig(enabled=True, steps=0, on=side)
     res = align_subset(pool["gt"], pool["lq"], net, full, cfg, seed=0, progress=False)
     assert np.array_equal(res.gt, pool["gt"]) and np.array_equal(res.lq, pool["lq"])
     assert res.history == []
@@ -151,7 +151,7 @@ def test_alignment_moves_darker_subset_toward_full_distribution(pool: dict) -> N
     must go toward the clean patches (observed +4.6 to +7.6 dB over the input).
     """
     t0 = time.perf_counter()
-    res = align_subset(pool["gt"], pool["lq"], pool["net"], pool["full_features"], AlignConfig(),
+    res = align_subset(pool["gt"], pool["lq"], pool["net"], pool["full_features"], AlignConfig(enabled=True),
                        seed=0, progress=False)
     elapsed = time.perf_counter() - t0
     assert len(res.history) == 150 and res.history[0]["pixel_mse"] == 0.0
@@ -175,7 +175,7 @@ def test_pair_consistency_and_embed_state_restored(pool: dict) -> None:
     for p in net.parameters():
         p.requires_grad_(True)
     res = align_subset(pool["gt"], pool["gt"].copy(), net, pool["full_features"],
-                       AlignConfig(steps=20), seed=1, progress=False)
+                       AlignConfig(enabled=True, steps=20), seed=1, progress=False)
     assert not np.array_equal(res.gt, pool["gt"])
     assert np.array_equal(res.lq, res.gt)
     assert net.training and all(p.requires_grad for p in net.parameters())
@@ -183,7 +183,7 @@ def test_pair_consistency_and_embed_state_restored(pool: dict) -> None:
 
 
 def test_deterministic_by_seed(pool: dict) -> None:
-    cfg = AlignConfig(steps=15)
+    cfg = AlignConfig(enabled=True, steps=15)
     args = (pool["gt"], pool["lq"], pool["net"], pool["full_features"], cfg)
     a = align_subset(*args, seed=3, progress=False)
     b = align_subset(*args, seed=3, progress=False)
@@ -201,11 +201,11 @@ def test_grayscale_and_input_size_resize() -> None:
         up = torch.nn.functional.interpolate(torch.from_numpy(gray).permute(0, 3, 1, 2).float() / 255,
                                              size=(24, 24), mode="bilinear", align_corners=False)
         full = net(up).numpy()
-    res = align_subset(gray, gray[:, ::2, ::2].copy(), net, full, AlignConfig(steps=0, input_size=24),
+    res = align_subset(gray, gray[:, ::2, ::2].copy(), net, full, AlignConfig(enabled=True, steps=0, input_size=24),
                        seed=0, progress=False)
     # the subset IS the full set: same PCA space, same features -> distance 0 at input_size 24
     assert res.fd_before == pytest.approx(0.0, abs=1e-8)
-    res = align_subset(gray, gray[:, ::2, ::2].copy(), net, full, AlignConfig(steps=3, input_size=24),
+    res = align_subset(gray, gray[:, ::2, ::2].copy(), net, full, AlignConfig(enabled=True, steps=3, input_size=24),
                        seed=0, progress=False)
     assert res.gt.shape == (24, 16, 16, 1) and res.lq.shape == (24, 8, 8, 1)
 
@@ -217,13 +217,13 @@ def test_grayscale_and_input_size_resize() -> None:
         (lambda p: {"lq": p["lq"][:10]}, "same N and C"),
         (lambda p: {"lq": p["gt"][:, :12, :12]}, "integer multiple"),
         (lambda p: {"full_features": p["full_features"][:, :8]}, r"embed: expected \(B, 8\)"),
-        (lambda p: {"cfg": AlignConfig(on="both")}, "align.on"),
-        (lambda p: {"cfg": AlignConfig(batch_size=1)}, "align.batch_size"),
+        (lambda p: {"cfg": AlignConfig(enabled=True, on="both")}, "align.on"),
+        (lambda p: {"cfg": AlignConfig(enabled=True, batch_size=1)}, "align.batch_size"),
     ],
 )
 def test_invalid_inputs_raise(pool: dict, change, match: str) -> None:
     kwargs = {"gt": pool["gt"], "lq": pool["lq"], "embed": pool["net"],
-              "full_features": pool["full_features"], "cfg": AlignConfig(steps=0)}
+              "full_features": pool["full_features"], "cfg": AlignConfig(enabled=True, steps=0)}
     kwargs.update(change(pool))
     with pytest.raises(ValueError, match=match):
         align_subset(**kwargs, seed=0, progress=False)
@@ -244,7 +244,7 @@ def test_efficientnet_lite0_embed_default_config_timing() -> None:
         x = torch.from_numpy(full_img).permute(0, 3, 1, 2).float() / 255
         x = torch.nn.functional.interpolate(x, size=(96, 96), mode="bilinear", align_corners=False)
         full = torch.cat([net(x[i:i + 64]) for i in range(0, 512, 64)]).numpy().astype(np.float16)
-    cfg = AlignConfig(input_size=96)
+    cfg = AlignConfig(enabled=True, input_size=96)
     t0 = time.perf_counter()
     res = align_subset(gt, _u8(_box_down(gt.astype(np.float64), 4)), net, full, cfg, seed=0, progress=False)
     per_step = (time.perf_counter() - t0) / cfg.steps

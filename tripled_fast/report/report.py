@@ -99,7 +99,8 @@ def write_report(run: RunDir, cfg: RunConfig, evals: dict, timings: dict) -> tup
         f"Feature head R^2 (validation) predicting low-level complexity: {scores['head_r2_val']:.3f}  ",
         (f"Alignment: Frechet feature distance subset-vs-full {align['fd_before']:.3f} -> {align['fd_after']:.3f}; "
          f"Gaussian KL {align['kl_before']:.3f} -> {align['kl_after']:.3f}" if align.get("enabled")
-         else "Alignment: disabled"), "",
+         else f"Alignment: disabled (align.enabled); subset-vs-full Frechet feature distance "
+              f"{align.get('fd_before', float('nan')):.3f}"), "",
         f"## Test PSNR / SSIM ({cfg.train.arch}, {cfg.train.steps} steps each, same seed)", "",
         text_table, "",
         *(["### PSNR per task", "", *task_lines, ""] if task_lines else []),

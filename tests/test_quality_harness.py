@@ -1,0 +1,68 @@
+"""The quality harness end to end on a tiny synthetic pool: full + 2 methods x 2 budgets x 1 seed.
+
+The end-to-end test loads the packaged EfficientNet-Lite0 and fits the scan (about 60 s on the
+shared 2-core box), so it is marked slow; the aggregation logic has fast tests in
+``test_quality_report.py``."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tripled_fast.quality.harness import build_parser, config_from_args, run_quality
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("quality")
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:48, 0:48]
+    for name, folder, count in (("pool", root / "pool", 4), ("test", root / "test", 1)):
+        folder.mkdir()
+        for i in range(count):
+            img = 128 + 60 * np.sin(xx / (3.0 + i)) * np.cos(yy / (5.0 + 2 * i)) + rng.normal(0, 5, (48, 48))
+            Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(folder / f"{name}{i}.png")
+    return root
+
+
+@pytest.mark.slow
+def test_harness_end_to_end(folders, tmp_path) -> None:
+    out = tmp_path / "q"
+    argv = [str(folders / "pool"), "--degrade", "noise:sigma=25", "--test", str(folders / "test"),
+            "--budgets", "0.1,0.25", "--seeds", "0", "--methods", "full,random,tripled-noalign",
+            "--steps", "4", "--batch", "4", "--patch", "16", "--stride", "16", "--out", str(out),
+            "--set", "features.input_size=32", "--set", "select.clusters=2", "--set", "scores.head_epochs=1",
+            "--set", "features.backend=eager"]
+    cfg = config_from_args(build_parser().parse_args(argv))
+    assert cfg.train.arch_kwargs == {"depth": 5, "width": 16, "bn": False}  # the small default survives --steps
+    assert cfg.tests[0].name == "test" and cfg.tests[0].sources[0].degrade == "noise:sigma=25"
+    res = run_quality(cfg, log=lambda s: None)
+    runs = json.loads((out / "runs.json").read_text())
+    # 4 images x 3 x 3 patches of 16 px = 36; budgets round half up: 3.6 -> 4, 9.0 -> 9
+    assert [(r["method"], r["budget"], r["count"]) for r in runs] == [
+        ("full", 1.0, 36), ("random", 0.1, 4), ("tripled-noalign", 0.1, 4),
+        ("random", 0.25, 9), ("tripled-noalign", 0.25, 9)]
+    for r in runs:
+        assert set(r["tests"]) == {"test"}
+        assert 5.0 < r["tests"]["test"]["psnr"] < 40.0 and 0.0 < r["tests"]["test"]["ssim"] <= 1.0
+    cells = res["summary"]["cells"]["test"]
+    full = runs[0]["tests"]["test"]["psnr"]
+    assert cells["random"][0.25]["diff_full"] == pytest.approx(runs[3]["tests"]["test"]["psnr"] - full)
+    assert cells["random"][0.1]["n"] == 1 and cells["random"][0.1]["psnr_std"] == 0.0
+    # equal-quality budget in the summary follows the definition on the measured numbers
+    expect = [b for b in (0.1, 0.25) if cells["random"][b]["psnr"] >= full - 0.1]
+    assert res["targets"]["tripled-noalign"]["test"]["eq_baseline"] == (min(expect) if expect else None)
+    assert (out / "table.md").read_text().startswith("**test**")
+    assert (out / "psnr_vs_budget.png").stat().st_size > 1000
+    # a rerun trains nothing: every run comes from its cached record, identical numbers
+    again = run_quality(cfg, report_only=True, log=lambda s: None)
+    assert again["runs"] == runs
+
+
+def test_rejects_unknown_method(folders, tmp_path) -> None:
+    argv = [str(folders / "pool"), "--degrade", "noise:sigma=25", "--test", str(folders / "test"),
+            "--methods", "random,magic", "--out", str(tmp_path / "x")]
+    with pytest.raises(ValueError, match="magic"):
+        run_quality(config_from_args(build_parser().parse_args(argv)), log=lambda s: None)
