@@ -169,17 +169,9 @@ def cmd_kd(a: argparse.Namespace) -> int:
     from .config import KDConfig
     from .kd.slkd import run_kd
 
-    base: dict = {}
-    if a.config:
-        path = Path(a.config)
-        try:
-            base = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-        if not isinstance(base, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level")
+    from .config import load_yaml_mapping
+
+    base: dict = load_yaml_mapping(a.config) if a.config else {}
     if a.teacher:
         base["teacher_weights"] = a.teacher
     if a.out_dir:

@@ -316,8 +316,8 @@ class KDConfig(StrictConfig):
     out_dir: str = "runs/kd"
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read a YAML file into a RunConfig; errors name the file and the key."""
+def load_yaml_mapping(path: str | Path) -> dict:
+    """Read a YAML file whose top level is a mapping; errors name the file (one line)."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -327,6 +327,12 @@ def load_config(path: str | Path) -> RunConfig:
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read a YAML file into a RunConfig; errors name the file and the key."""
+    data = load_yaml_mapping(path)
     try:
         return RunConfig.from_dict(data)
     except ConfigError as exc:
