@@ -82,7 +82,8 @@ def test_lq_crop_matches_downscaled_gt_crop(scale: int, k: int, data: st.DataObj
     assert np.array_equal(lq_patch[2:-2, 2:-2], ref[2:-2, 2:-2])
     # a one-LQ-pixel misalignment would be visible
     shifted = lq[y // scale + 1 : y // scale + 1 + k, x // scale : x // scale + k]
-    if shifted.shape == ref.shape:
+    vertical_detail = np.abs(np.diff(ref[2:-2, 2:-2].astype(int), axis=0)).max(initial=0) > 2
+    if shifted.shape == ref.shape and vertical_detail:  # (a flat region cannot show a shift)
         assert not np.array_equal(shifted[2:-2, 2:-2], ref[2:-2, 2:-2])
 
 
