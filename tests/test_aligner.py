@@ -13,18 +13,10 @@ from tripled_fast.align.aligner import AlignerCNN, align_subset
 from tripled_fast.align.losses import FeatureStats, fit_pca, frechet_distance
 from tripled_fast.config import AlignConfig
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 # --------------------------------------------------------------------------- fixtures
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny convs gain nothing from 2 threads, and OpenMP spin-waits on a loaded 2-core box
-    made them ~10x slower; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _textures(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
     """Float RGB patches: a per-patch base colour in [110, 150], smooth texture, mild noise."""
     out = np.empty((n, size, size, 3), np.float64)

@@ -17,20 +17,13 @@ import torch.nn.functional as F
 from tripled_fast.train.archs import ARCHS, DnCNN, NAFNet, build_model, count_parameters, load_kair_dncnn
 from tripled_fast.train.archs.nafnet import LayerNorm2d, NAFBlock, SimpleGate
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 KAIR = SHARED / "weights" / "dncnn_25_kair.pth"
 SET12 = SHARED / "data" / "denoise" / "Set12"
 # DnCNN paper (Zhang et al. 2017, Table 3), sigma = 25: Cameraman, House, Peppers
 PAPER_SET12_FIRST3 = (30.18, 33.06, 30.87)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Convs on a shared, oversubscribed 2-core box run several times faster on one intra-op thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _dncnn_params(c_in: int, c_out: int, depth: int, width: int, bn: bool) -> int:

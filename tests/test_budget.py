@@ -1,7 +1,6 @@
 """Budget resolution, largest-remainder quotas, subset selection invariants, baselines."""
 from __future__ import annotations
 
-import faiss
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,11 +16,7 @@ from tripled_fast.select.baselines import (
 from tripled_fast.select.budget import largest_remainder, resolve_budget, select_subset
 from tripled_fast.select.kcenter import kcenter_greedy
 
-
-@pytest.fixture(autouse=True)
-def _one_faiss_thread():
-    faiss.omp_set_num_threads(1)
-    yield
+pytestmark = pytest.mark.usefixtures("one_faiss_thread")
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -8,12 +8,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from tripled_fast.select.cluster import auto_clusters, kmeans, kmeans_pp_init
 
-
-@pytest.fixture(autouse=True)
-def _one_faiss_thread():
-    """The test machine is shared; oversubscribed OpenMP is slow and adds nothing here."""
-    faiss.omp_set_num_threads(1)
-    yield
+pytestmark = pytest.mark.usefixtures("one_faiss_thread")
 
 
 def _blobs(n_per: int, k: int, d: int, seed: int, spread: float = 0.05):

@@ -16,14 +16,7 @@ from tripled_fast.scoring.complexity import (
     percentile_rank,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The test machine is shared: tiny MLPs run far faster on one thread than oversubscribed."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _cfg(**w: float) -> ScoreConfig:

@@ -17,14 +17,7 @@ from tripled_fast.train.dataset import CurriculumSampler, DistilledDataset
 from tripled_fast.train.loop import load_train_state, lr_at, warmup_steps
 from tripled_fast.train.packed import PairPatchDataset, write_pack
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convs on a shared, oversubscribed 2-core box run far faster on one intra-op thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def mixed_pack(prefix: Path, n: int = 40, side: int = 12, seed: int = 0) -> None:

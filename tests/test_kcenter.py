@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from tripled_fast.select.kcenter import kcenter_greedy
 
@@ -41,8 +40,8 @@ def _brute_force(x: np.ndarray, k: int, initial=(), candidates=None) -> list[int
 
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.usefixtures("one_torch_thread")
 def test_matches_brute_force(backend: str) -> None:
-    torch.set_num_threads(1)
     for seed in range(5):
         rng = np.random.default_rng(seed)
         x = rng.normal(size=(80, 6)).astype(np.float32)

@@ -17,6 +17,8 @@ from tripled_fast.train.checkpoint import load_checkpoint, save_checkpoint
 from tripled_fast.train.loop import RowStream, lr_at, per_sample_loss, train_model, warmup_steps
 from tripled_fast.train.packed import PairPatchDataset, write_pack
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def smooth_noisy_pack(prefix: Path, n: int = 48, side: int = 16, sigma: float = 25.0, seed: int = 0) -> None:
     """Smooth gray GT (bilinear-upsampled 4x4 random grids) + seeded Gaussian noise, uint8."""
@@ -37,15 +39,6 @@ def cfg(**kw) -> TrainConfig:
                 checkpoint_every=4, warmup_steps=2)
     base.update(kw)
     return TrainConfig(**base)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convs on a shared, oversubscribed 2-core box run ~100x faster on one intra-op thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture()
