@@ -6,7 +6,6 @@ Every benchmark first checks that both variants compute the same thing.
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 
 import numpy as np

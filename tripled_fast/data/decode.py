@@ -158,8 +158,6 @@ def to_color(img: np.ndarray, color: str) -> np.ndarray:
 
 
 def _pil_to_array(im, path: str) -> np.ndarray:
-    from PIL import Image
-
     mode = im.mode
     if mode in _GRAY16_MODES:
         arr = np.asarray(im).astype(np.int64)

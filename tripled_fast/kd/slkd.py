@@ -27,10 +27,9 @@ outputs are compared (see :func:`tripled_fast.kd.students.default_taps` for the 
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
