@@ -13,7 +13,9 @@
 //
 // Parallelism: OpenMP over tiles (dynamic schedule), one workspace per thread; inner loops are
 // plain contiguous integer loops the compiler vectorises (no -march flags: portable wheels).
-// Overlapping RGB tiles first share one luminance plane (see run_tiles).
+// Overlapping RGB tiles first share one luminance plane (see run_tiles), and tiles on a regular
+// grid (the pipeline's stride = size / 2) share per-cell sums: one pass over the image instead
+// of one per tile (see "Grid path" below); the results are bit-identical either way.
 
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
@@ -208,36 +210,46 @@ TF_TARGET_CLONES double interp_sum(Workspace& ws, int w, int hc, int wc, int f) 
     return acc;
 }
 
-void tile_one(const uint8_t* img, int64_t H, int64_t W, int C, int y0, int x0, int size, int f,
-              Workspace& ws, float* out, int32_t* hist_out) {
-    const int h = static_cast<int>(std::min<int64_t>(size, H - y0));
-    const int w = static_cast<int>(std::min<int64_t>(size, W - x0));
-    load_luma(img, W, C, y0, x0, h, w, ws);
-    if (hist_out != nullptr) std::copy(ws.hist, ws.hist + kBins, hist_out);
-    if (out == nullptr) return;
+// c log2(c) for c = 0 .. n (the entropy of a histogram of n pixels is
+// log2(n) - sum_v c_v log2(c_v) / n); built once per call, shared by all tiles of that size.
+std::vector<double> clogc_table(int64_t n) {
+    std::vector<double> t(static_cast<size_t>(n) + 1, 0.0);
+    for (int64_t c = 2; c <= n; ++c) t[c] = static_cast<double>(c) * std::log2(static_cast<double>(c));
+    return t;
+}
 
+// The six statistics of one tile from its histogram and integer sums (both code paths).
+// isum: sum of the squared scaled interpolation differences (see interp_sum); clogc: a
+// clogc_table of at least h * w + 1 entries, or null.
+void finish_tile(const int32_t* hist, int h, int w, int hc, int wc, int f, int64_t g2, int64_t l1,
+                 int64_t l2, double isum, const double* clogc, float* out) {
     const double n = static_cast<double>(h) * w;
-    int64_t s1 = 0;
-    for (int v = 0; v < kBins; ++v) s1 += static_cast<int64_t>(v) * ws.hist[v];
-    const double mean = static_cast<double>(s1) / n;
-    double var = 0.0, ent = 0.0;
+    // exact integer moments: var = (n sum v^2 - (sum v)^2) / n^2 (no cancellation)
+    int64_t s1 = 0, s2 = 0;
+    double slogs = 0.0;
     for (int v = 0; v < kBins; ++v) {
-        if (ws.hist[v] == 0) continue;
-        const double d = v - mean;
-        const double p = ws.hist[v] / n;
-        var += ws.hist[v] * d * d;
-        ent -= p * std::log2(p);
+        const int64_t c = hist[v];
+        s1 += v * c;
+        s2 += static_cast<int64_t>(v) * v * c;
     }
-
-    int64_t g2, l1, l2;
-    stencil_sums(ws, h, w, g2, l1, l2);
+    if (clogc != nullptr) {
+        for (int v = 0; v < kBins; ++v) slogs += clogc[hist[v]];  // clogc[0] = clogc[1] = 0
+    } else {
+        for (int v = 0; v < kBins; ++v)
+            if (hist[v] > 1) slogs += hist[v] * std::log2(static_cast<double>(hist[v]));
+    }
+    const int64_t ni = static_cast<int64_t>(h) * w;
+    const double mean = static_cast<double>(s1) / n;
+    // = n var; the integer form is exact while n sum v^2 < 2^63 (tiles up to 2^24 pixels)
+    const double var = ni <= (int64_t{1} << 24)
+                           ? static_cast<double>(ni * s2 - s1 * s1) / n
+                           : static_cast<double>(s2) - static_cast<double>(s1) * mean;
+    const double ent = std::max(0.0, std::log2(n) - slogs / n);
     const double lmean = static_cast<double>(l1) / n;
-
-    const int hc = h / f * f, wc = w / f * f;
     double ierr = 0.0;
     if (hc > 0 && wc > 0) {
         const double scale = 4.0 * f * f * f * f;
-        ierr = interp_sum(ws, w, hc, wc, f) / (scale * scale) / (static_cast<double>(hc) * wc);
+        ierr = isum / (scale * scale) / (static_cast<double>(hc) * wc);
     }
     out[0] = static_cast<float>(mean);
     out[1] = static_cast<float>(var / n);
@@ -245,6 +257,23 @@ void tile_one(const uint8_t* img, int64_t H, int64_t W, int C, int y0, int x0, i
     out[3] = static_cast<float>(static_cast<double>(g2) / n);
     out[4] = static_cast<float>(std::max(0.0, static_cast<double>(l2) / n - lmean * lmean));
     out[5] = static_cast<float>(ierr);
+}
+
+void tile_one(const uint8_t* img, int64_t H, int64_t W, int C, int y0, int x0, int size, int f,
+              const std::vector<double>& clogc, Workspace& ws, float* out, int32_t* hist_out) {
+    const int h = static_cast<int>(std::min<int64_t>(size, H - y0));
+    const int w = static_cast<int>(std::min<int64_t>(size, W - x0));
+    load_luma(img, W, C, y0, x0, h, w, ws);
+    if (hist_out != nullptr) std::copy(ws.hist, ws.hist + kBins, hist_out);
+    if (out == nullptr) return;
+
+    int64_t g2, l1, l2;
+    stencil_sums(ws, h, w, g2, l1, l2);
+    const int hc = h / f * f, wc = w / f * f;
+    double isum = 0.0;
+    if (hc > 0 && wc > 0) isum = interp_sum(ws, w, hc, wc, f);
+    const bool table = static_cast<size_t>(h) * w < clogc.size();
+    finish_tile(ws.hist, h, w, hc, wc, f, g2, l1, l2, isum, table ? clogc.data() : nullptr, out);
 }
 
 using ImageArray = nb::ndarray<const uint8_t, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
@@ -288,6 +317,353 @@ TF_TARGET_CLONES void luma_rows(const uint8_t* __restrict img, int64_t W, int64_
     }
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Grid path: tiles whose origins lie on a grid of s x s cells (s divides the tile side, s even,
+// f == 2), i.e. the pipeline's overlapping tile grid. Instead of running every tile alone
+// (stride size / 2 reads each pixel four times), one pass over the image computes, per cell,
+// the histogram and the sums of the per-pixel terms q = (Gx^2 + Gy^2, L, L^2, E^2) evaluated
+// with the image's own neighbours ("true" values, clamped to the cell region), plus the sums of
+// the differences (tile-edge value - true value) along the cell's first / last row and column.
+// A tile's terms differ from the true ones only on its one-pixel ring (the replicate padding of
+// Sobel / Laplacian and the clamped bilinear taps of the f = 2 round trip reach one pixel in),
+// so, exactly in integers:
+//   sum_tile q = sum_cells q_true + sum_edges (edge deltas) + sum_corners (corner fix)
+// where a corner's fix removes the two edge deltas counted there and adds its own value.
+// Every quantity is an integer, so the statistics are bit-identical to tile_one's.
+
+// The four integer terms of pixel (y, x) of the Y8 plane, with every neighbour and every 2 x 2
+// block clamped to the region [ry0, ry1) x [rx0, rx1) (ry0, rx0, ry1 - ry0, rx1 - rx0 even).
+// q[0] = Gx^2 + Gy^2, q[1] = L, q[2] = L^2, q[3] = E^2 with E = 64 Y - bilinear(box sums).
+void pixel_terms(const uint8_t* plane, int64_t W, int y, int x, int ry0, int ry1, int rx0,
+                 int rx1, int64_t q[4]) {
+    auto at = [&](int yy, int xx) -> int32_t {
+        yy = std::min(std::max(yy, ry0), ry1 - 1);
+        xx = std::min(std::max(xx, rx0), rx1 - 1);
+        return plane[static_cast<int64_t>(yy) * W + xx];
+    };
+    const int32_t gx = (at(y - 1, x + 1) - at(y - 1, x - 1)) + 2 * (at(y, x + 1) - at(y, x - 1)) +
+                       (at(y + 1, x + 1) - at(y + 1, x - 1));
+    const int32_t gy = (at(y + 1, x - 1) + 2 * at(y + 1, x) + at(y + 1, x + 1)) -
+                       (at(y - 1, x - 1) + 2 * at(y - 1, x) + at(y - 1, x + 1));
+    const int32_t lap = at(y - 1, x) + at(y + 1, x) + at(y, x - 1) + at(y, x + 1) - 4 * at(y, x);
+    const int hd = (ry1 - ry0) / 2, wd = (rx1 - rx0) / 2;
+    auto block = [&](int a, int b) -> int32_t {  // 2 x 2 box sum of block (a, b), clamped
+        a = std::min(std::max(a, 0), hd - 1);
+        b = std::min(std::max(b, 0), wd - 1);
+        const int yy = ry0 + 2 * a, xx = rx0 + 2 * b;
+        const uint8_t* p = plane + static_cast<int64_t>(yy) * W + xx;
+        return p[0] + p[1] + p[W] + p[W + 1];
+    };
+    // f = 2 bilinear taps: even offset 2a -> (1 x [a-1], 3 x [a]), odd 2a+1 -> (3 x [a], 1 x [a+1])
+    const int i = y - ry0, j = x - rx0;
+    const int a = i / 2, b = j / 2;
+    const int a0 = (i & 1) ? a : a - 1, a1 = (i & 1) ? a + 1 : a;
+    const int b0 = (j & 1) ? b : b - 1, b1 = (j & 1) ? b + 1 : b;
+    const int32_t va0 = (i & 1) ? 3 : 1, va1 = 4 - va0, vb0 = (j & 1) ? 3 : 1, vb1 = 4 - vb0;
+    const int32_t up = va0 * (vb0 * block(a0, b0) + vb1 * block(a0, b1)) +
+                       va1 * (vb0 * block(a1, b0) + vb1 * block(a1, b1));
+    const int64_t e = 64 * at(y, x) - up;
+    q[0] = static_cast<int64_t>(gx) * gx + static_cast<int64_t>(gy) * gy;
+    q[1] = lap;
+    q[2] = static_cast<int64_t>(lap) * lap;
+    q[3] = e * e;
+}
+
+constexpr int kTerms = 4;
+// Per cell: [0] sums over the cell, [1] top-row deltas, [2] bottom-row, [3] left-column,
+// [4] right-column deltas; each kTerms int64.
+constexpr int kCellSlots = 5 * kTerms;
+
+struct Grid {
+    int s = 0;          // cell side
+    int nr = 0, nc = 0; // cells per column / row; the cell region is (nr s) x (nc s)
+    std::vector<int64_t> sums;   // nr * nc * kCellSlots
+    std::vector<int32_t> hists;  // nr * nc * kBins
+};
+
+// Scratch of one thread for one cell row.
+struct RowWork {
+    std::vector<int16_t> prow[3];  // padded Y rows y-1, y, y+1 (clamped)
+    std::vector<int32_t> bsum;     // (s/2 + 2) block rows x wd box sums
+    std::vector<int32_t> horiz;    // (s/2 + 2) block rows x Wc horizontal interpolation (x4)
+    std::vector<int32_t> hrep;     // (s/2 + 2) x nc x 2: horizontal values with the cell's
+                                   // left (even) / right (odd) edge clamp (x4)
+    std::vector<int32_t> acc32;    // 3 x Wc column sums of Gx^2 + Gy^2, L, L^2 over the cell row
+    std::vector<uint32_t> acce;    // Wc column sums of E^2 over at most 16 rows (< 2^32)
+    std::vector<int64_t> acc64;    // Wc column sums of E^2
+    std::vector<int32_t> drow32;   // 4 x Wc per-pixel edge deltas of one row
+    int32_t hist4[4 * kBins];
+};
+
+// Sums of the true terms and the row / column edge deltas of the cells of cell row r.
+TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, Grid& g, int r,
+                                    RowWork& rw) {
+    const int s = g.s, nc = g.nc;
+    const int Hc = g.nr * s, Wc = nc * s, hd = Hc / 2, wd = Wc / 2;
+    const int half = s / 2;
+    const int a_lo = std::max(0, r * half - 1), a_hi = std::min(hd - 1, (r + 1) * half);
+    const int na = a_hi - a_lo + 1;
+    rw.bsum.resize(static_cast<size_t>(na) * wd);
+    rw.horiz.resize(static_cast<size_t>(na) * Wc);
+    rw.hrep.resize(static_cast<size_t>(na) * nc * 2);
+    for (int k = 0; k < na; ++k) {
+        const int a = a_lo + k;
+        const uint8_t* __restrict r0 = plane + static_cast<int64_t>(2 * a) * W;
+        const uint8_t* __restrict r1 = r0 + W;
+        int32_t* __restrict bs = rw.bsum.data() + static_cast<size_t>(k) * wd;
+        for (int b = 0; b < wd; ++b) bs[b] = r0[2 * b] + r0[2 * b + 1] + r1[2 * b] + r1[2 * b + 1];
+        int32_t* __restrict hz = rw.horiz.data() + static_cast<size_t>(k) * Wc;
+        hz[0] = 4 * bs[0];
+        for (int b = 1; b < wd; ++b) hz[2 * b] = bs[b - 1] + 3 * bs[b];
+        for (int b = 0; b + 1 < wd; ++b) hz[2 * b + 1] = 3 * bs[b] + bs[b + 1];
+        hz[Wc - 1] = 4 * bs[wd - 1];
+        int32_t* hr = rw.hrep.data() + static_cast<size_t>(k) * nc * 2;
+        for (int c = 0; c < nc; ++c) {
+            hr[2 * c] = 4 * bs[c * half];                 // column c s, left edge clamped
+            hr[2 * c + 1] = 4 * bs[c * half + half - 1];  // column c s + s - 1, right edge
+        }
+    }
+    for (auto& v : rw.prow) v.resize(static_cast<size_t>(Wc) + 2);
+    auto load_row = [&](int yy, std::vector<int16_t>& dst) {
+        yy = std::min(std::max(yy, 0), Hc - 1);
+        const uint8_t* __restrict src = plane + static_cast<int64_t>(yy) * W;
+        int16_t* __restrict d = dst.data() + 1;
+        for (int j = 0; j < Wc; ++j) d[j] = src[j];
+        d[-1] = d[0];
+        d[Wc] = d[Wc - 1];
+    };
+    rw.acc32.assign(static_cast<size_t>(3) * Wc, 0);
+    rw.acc64.assign(static_cast<size_t>(Wc), 0);
+    rw.acce.assign(static_cast<size_t>(Wc), 0u);
+    rw.drow32.resize(static_cast<size_t>(4) * Wc);
+    int64_t* cells = g.sums.data() + static_cast<size_t>(r) * nc * kCellSlots;
+    std::fill(cells, cells + static_cast<size_t>(nc) * kCellSlots, 0);
+    const int y0 = r * s;
+    load_row(y0 - 1, rw.prow[0]);
+    load_row(y0, rw.prow[1]);
+    for (int y = y0; y < y0 + s; ++y) {
+        const int iu = (y - y0) % 3, ic = (y - y0 + 1) % 3, id = (y - y0 + 2) % 3;
+        load_row(y + 1, rw.prow[id]);
+        const int16_t* __restrict up = rw.prow[iu].data() + 1;
+        const int16_t* __restrict cu = rw.prow[ic].data() + 1;
+        const int16_t* __restrict dn = rw.prow[id].data() + 1;
+        // vertical taps of the true bilinear value (clamped at the region's top / bottom)
+        const int a = y / 2;
+        const int a0 = std::max(0, (y & 1) ? a : a - 1), a1 = std::min(hd - 1, (y & 1) ? a + 1 : a);
+        const int32_t v0 = (y & 1) ? 3 : 1, v1 = 4 - v0;
+        const int32_t* __restrict h0 = rw.horiz.data() + static_cast<size_t>(a0 - a_lo) * Wc;
+        const int32_t* __restrict h1 = rw.horiz.data() + static_cast<size_t>(a1 - a_lo) * Wc;
+        const int32_t* __restrict ha = rw.horiz.data() + static_cast<size_t>(a - a_lo) * Wc;
+        const uint8_t* __restrict yrow = plane + static_cast<int64_t>(y) * W;
+        const bool top = y == y0, bottom = y == y0 + s - 1;
+        // true terms, accumulated per pixel column over the cell row (plain element-wise
+        // loops: they vectorise without reductions; int32 sums are safe for s <= 512)
+        int32_t* __restrict ag = rw.acc32.data();
+        int32_t* __restrict al = ag + Wc;
+        int32_t* __restrict al2 = al + Wc;
+        uint32_t* __restrict ae = rw.acce.data();
+#pragma omp simd
+        for (int j = 0; j < Wc; ++j) {
+            const int32_t gx = (up[j + 1] - up[j - 1]) + 2 * (cu[j + 1] - cu[j - 1]) +
+                               (dn[j + 1] - dn[j - 1]);
+            const int32_t gy = (dn[j - 1] + 2 * dn[j] + dn[j + 1]) -
+                               (up[j - 1] + 2 * up[j] + up[j + 1]);
+            const int32_t lap = up[j] + dn[j] + cu[j - 1] + cu[j + 1] - 4 * cu[j];
+            const int32_t e = 64 * yrow[j] - (v0 * h0[j] + v1 * h1[j]);
+            ag[j] += gx * gx + gy * gy;
+            al[j] += lap;
+            al2[j] += lap * lap;
+            ae[j] += static_cast<uint32_t>(e * e);  // e^2 < 2^28, flushed every 16 rows
+        }
+        if ((y - y0) % 16 == 15 || y == y0 + s - 1) {
+            int64_t* __restrict a64 = rw.acc64.data();
+            for (int j = 0; j < Wc; ++j) a64[j] += ae[j];
+            std::fill(ae, ae + Wc, 0u);
+        }
+        if (top || bottom) {
+            // the row replicates itself for the missing neighbour row; the vertical bilinear
+            // taps clamp to block row a (weight 4). Per-pixel deltas, summed per cell below.
+            const int16_t* __restrict nb = top ? dn : up;
+            const int sign = top ? 1 : -1;  // gy = down - up: top -> nb - cu, bottom -> cu - nb
+            int32_t* __restrict dg = rw.drow32.data();
+            int32_t* __restrict d1 = dg + Wc;
+            int32_t* __restrict d2 = d1 + Wc;
+            int32_t* __restrict de = d2 + Wc;
+#pragma omp simd
+            for (int j = 0; j < Wc; ++j) {
+                const int32_t gx = (up[j + 1] - up[j - 1]) + 2 * (cu[j + 1] - cu[j - 1]) +
+                                   (dn[j + 1] - dn[j - 1]);
+                const int32_t gy = (dn[j - 1] + 2 * dn[j] + dn[j + 1]) -
+                                   (up[j - 1] + 2 * up[j] + up[j + 1]);
+                const int32_t lap = up[j] + dn[j] + cu[j - 1] + cu[j + 1] - 4 * cu[j];
+                const int32_t e = 64 * yrow[j] - (v0 * h0[j] + v1 * h1[j]);
+                const int32_t rgx = 3 * (cu[j + 1] - cu[j - 1]) + (nb[j + 1] - nb[j - 1]);
+                const int32_t rgy = sign * ((nb[j - 1] + 2 * nb[j] + nb[j + 1]) -
+                                            (cu[j - 1] + 2 * cu[j] + cu[j + 1]));
+                const int32_t rlap = nb[j] + cu[j - 1] + cu[j + 1] - 3 * cu[j];
+                const int32_t re = 64 * yrow[j] - 4 * ha[j];
+                dg[j] = (rgx * rgx + rgy * rgy) - (gx * gx + gy * gy);
+                d1[j] = rlap - lap;
+                d2[j] = rlap * rlap - lap * lap;
+                de[j] = re * re - e * e;
+            }
+            for (int c = 0; c < nc; ++c) {
+                int64_t* slot = cells + static_cast<size_t>(c) * kCellSlots + (top ? 1 : 2) * kTerms;
+                int64_t sg = 0, s1 = 0, s2 = 0, se = 0;
+                for (int j = c * s; j < (c + 1) * s; ++j) {
+                    sg += dg[j];
+                    s1 += d1[j];
+                    s2 += d2[j];
+                    se += de[j];
+                }
+                slot[0] += sg;
+                slot[1] += s1;
+                slot[2] += s2;
+                slot[3] += se;
+            }
+        }
+        // left column c s (column c s - 1 replicated from c s; horizontal taps clamped to the
+        // cell's first block) and right column c s + s - 1 (the mirror image)
+        const int32_t* hr0 = rw.hrep.data() + static_cast<size_t>(a0 - a_lo) * nc * 2;
+        const int32_t* hr1 = rw.hrep.data() + static_cast<size_t>(a1 - a_lo) * nc * 2;
+        for (int c = 0; c < nc; ++c) {
+            int64_t* cell = cells + static_cast<size_t>(c) * kCellSlots;
+            for (int side = 0; side < 2; ++side) {
+                const int j = side == 0 ? c * s : c * s + s - 1;
+                const int jn = side == 0 ? j + 1 : j - 1;  // the neighbour that stays
+                const int32_t gx = (up[j + 1] - up[j - 1]) + 2 * (cu[j + 1] - cu[j - 1]) +
+                                   (dn[j + 1] - dn[j - 1]);
+                const int32_t gy = (dn[j - 1] + 2 * dn[j] + dn[j + 1]) -
+                                   (up[j - 1] + 2 * up[j] + up[j + 1]);
+                const int32_t lap = up[j] + dn[j] + cu[j - 1] + cu[j + 1] - 4 * cu[j];
+                const int32_t e = 64 * yrow[j] - (v0 * h0[j] + v1 * h1[j]);
+                const int sg2 = side == 0 ? 1 : -1;  // gx = right - left
+                const int32_t rgx = sg2 * ((up[jn] - up[j]) + 2 * (cu[jn] - cu[j]) + (dn[jn] - dn[j]));
+                const int32_t rgy = (3 * dn[j] + dn[jn]) - (3 * up[j] + up[jn]);
+                const int32_t rlap = up[j] + dn[j] + cu[jn] - 3 * cu[j];
+                const int32_t re = 64 * yrow[j] - (v0 * hr0[2 * c + side] + v1 * hr1[2 * c + side]);
+                int64_t* slot = cell + (3 + side) * kTerms;
+                slot[0] += (rgx * rgx + rgy * rgy) - (gx * gx + gy * gy);
+                slot[1] += rlap - lap;
+                slot[2] += rlap * rlap - lap * lap;
+                slot[3] += static_cast<int64_t>(re) * re - static_cast<int64_t>(e) * e;
+            }
+        }
+    }
+    // the column accumulators -> per-cell sums of the true terms
+    for (int c = 0; c < nc; ++c) {
+        int64_t* cell = cells + static_cast<size_t>(c) * kCellSlots;
+        const int32_t* ag = rw.acc32.data();
+        const int64_t* ae = rw.acc64.data();
+        int64_t sg = 0, s1 = 0, s2 = 0, se = 0;
+        for (int j = c * s; j < (c + 1) * s; ++j) {
+            sg += ag[j];
+            s1 += ag[Wc + j];
+            s2 += ag[2 * Wc + j];
+            se += ae[j];
+        }
+        cell[0] += sg;
+        cell[1] += s1;
+        cell[2] += s2;
+        cell[3] += se;
+    }
+    // histograms, one cell at a time (4 interleaved partial histograms in L1)
+    for (int c = 0; c < nc; ++c) {
+        int32_t* __restrict h4 = rw.hist4;
+        std::fill(h4, h4 + 4 * kBins, 0);
+        for (int y = y0; y < y0 + s; ++y) {
+            const uint8_t* __restrict src = plane + static_cast<int64_t>(y) * W + c * s;
+            int j = 0;
+            for (; j + 4 <= s; j += 4) {
+                ++h4[src[j]];
+                ++h4[kBins + src[j + 1]];
+                ++h4[2 * kBins + src[j + 2]];
+                ++h4[3 * kBins + src[j + 3]];
+            }
+            for (; j < s; ++j) ++h4[src[j]];
+        }
+        int32_t* __restrict hist = g.hists.data() + (static_cast<size_t>(r) * nc + c) * kBins;
+        for (int v = 0; v < kBins; ++v)
+            hist[v] = h4[v] + h4[kBins + v] + h4[2 * kBins + v] + h4[3 * kBins + v];
+    }
+}
+
+// Statistics of the aligned tile with top-left cell (r, c) spanning m x m cells.
+void grid_tile(const uint8_t* plane, int64_t W, const Grid& g, int r, int c, int m,
+               const std::vector<double>& clogc, float* out) {
+    const int s = g.s, nc = g.nc, size = m * s;
+    const int Hc = g.nr * s, Wc = nc * s;
+    int64_t q[kTerms] = {0, 0, 0, 0};
+    int32_t hist[kBins];
+    std::fill(hist, hist + kBins, 0);
+    for (int dr = 0; dr < m; ++dr) {
+        for (int dc = 0; dc < m; ++dc) {
+            const size_t idx = static_cast<size_t>(r + dr) * nc + (c + dc);
+            const int64_t* cell = g.sums.data() + idx * kCellSlots;
+            for (int k = 0; k < kTerms; ++k) {
+                q[k] += cell[k];
+                if (dr == 0) q[k] += cell[kTerms + k];
+                if (dr == m - 1) q[k] += cell[2 * kTerms + k];
+                if (dc == 0) q[k] += cell[3 * kTerms + k];
+                if (dc == m - 1) q[k] += cell[4 * kTerms + k];
+            }
+            const int32_t* h = g.hists.data() + idx * kBins;
+            for (int v = 0; v < kBins; ++v) hist[v] += h[v];
+        }
+    }
+    // corners: + tile value - row-edge value - column-edge value + true value
+    const int ty0 = r * s, tx0 = c * s, ty1 = ty0 + size, tx1 = tx0 + size;
+    for (int corner = 0; corner < 4; ++corner) {
+        const bool topc = corner < 2, leftc = (corner & 1) == 0;
+        const int y = topc ? ty0 : ty1 - 1, x = leftc ? tx0 : tx1 - 1;
+        const int ry0 = topc ? ty0 : 0, ry1 = topc ? Hc : ty1;
+        const int rx0 = leftc ? tx0 : 0, rx1 = leftc ? Wc : tx1;
+        int64_t vt[kTerms], vr[kTerms], vc[kTerms], vtrue[kTerms];
+        pixel_terms(plane, W, y, x, ty0, ty1, tx0, tx1, vt);
+        pixel_terms(plane, W, y, x, ry0, ry1, 0, Wc, vr);
+        pixel_terms(plane, W, y, x, 0, Hc, rx0, rx1, vc);
+        pixel_terms(plane, W, y, x, 0, Hc, 0, Wc, vtrue);
+        for (int k = 0; k < kTerms; ++k) q[k] += vt[k] - vr[k] - vc[k] + vtrue[k];
+    }
+    const bool table = static_cast<size_t>(size) * size < clogc.size();
+    finish_tile(hist, size, size, size, size, 2, q[0], q[1], q[2], static_cast<double>(q[3]),
+                table ? clogc.data() : nullptr, out);
+}
+
+int gcd_int(int a, int b) {
+    while (b) {
+        const int t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+// The cell side for the grid path, or 0 when it does not pay: the largest even divisor s >= 4
+// of the tile side such that the tiles aligned to s (full size, inside the cell region) cover
+// the cell region at least about twice (every pixel of the image would otherwise be read fewer
+// times by the per-tile path than by the grid pass).
+int choose_cell(int64_t H, int64_t W, const int32_t* c, int64_t n, int size, int f) {
+    if (f != 2 || size < 8 || n < 4) return 0;
+    int best = 0;
+    for (int s = std::min(size, 512); s >= 4; --s) {
+        if (size % s || s % 2) continue;
+        const int64_t Hc = H / s * s, Wc = W / s * s;
+        if (Hc < size || Wc < size) continue;
+        int64_t aligned = 0;
+        for (int64_t t = 0; t < n; ++t) {
+            const int y = c[2 * t], x = c[2 * t + 1];
+            if (y % s == 0 && x % s == 0 && y + size <= Hc && x + size <= Wc) ++aligned;
+        }
+        if (static_cast<double>(aligned) * size * size >= 1.5 * static_cast<double>(Hc) * Wc) {
+            best = s;
+            break;
+        }
+    }
+    return best;
+}
+
 // Run tile_one over every tile with OpenMP; out / hist may be null.
 // Overlapping RGB tiles (the pipeline's stride = size / 2 reads every pixel about four times)
 // share one Y8 plane computed first, so the colour conversion runs once per pixel and the tile
@@ -305,9 +681,25 @@ void run_tiles(const ImageArray& img, const CoordArray& coords, int size, int f,
     for (int64_t t = 0; t < n; ++t)
         covered += static_cast<double>(std::min<int64_t>(size, H - c[2 * t])) *
                    static_cast<double>(std::min<int64_t>(size, W - c[2 * t + 1]));
-    const bool use_plane = C == 3 && 2.0 * covered >= static_cast<double>(H) * W;
+    // the grid path serves the statistics only (tile_histograms stays per tile)
+    const int cell = (out != nullptr && hist == nullptr && H < (1 << 30) && W < (1 << 30))
+                         ? choose_cell(H, W, c, n, size, f) : 0;
+    const bool use_plane = C == 3 && (cell > 0 || 2.0 * covered >= static_cast<double>(H) * W);
     std::vector<uint8_t> plane(use_plane ? static_cast<size_t>(H * W) : 0);
     const uint8_t* src = use_plane ? plane.data() : data;
+    const int64_t tile_px = static_cast<int64_t>(size) * size;
+    const std::vector<double> clogc = out ? clogc_table(std::min<int64_t>(tile_px, 1 << 16))
+                                          : std::vector<double>();
+    Grid grid;
+    if (cell > 0) {
+        grid.s = cell;
+        grid.nr = static_cast<int>(H / cell);
+        grid.nc = static_cast<int>(W / cell);
+        grid.sums.resize(static_cast<size_t>(grid.nr) * grid.nc * kCellSlots);
+        grid.hists.resize(static_cast<size_t>(grid.nr) * grid.nc * kBins);
+    }
+    const int64_t Hc = static_cast<int64_t>(grid.nr) * cell, Wc = static_cast<int64_t>(grid.nc) * cell;
+    const int m = cell > 0 ? size / cell : 0;
 #ifdef _OPENMP
     const int nt = num_threads > 0 ? num_threads : omp_get_max_threads();
 #pragma omp parallel num_threads(nt) if (n > 1)
@@ -324,14 +716,27 @@ void run_tiles(const ImageArray& img, const CoordArray& coords, int size, int f,
                 luma_rows(data, W, r, std::min(H, r + kRows), plane.data());
             // implicit barrier: the plane is complete before any tile reads it
         }
+        if (cell > 0) {
+            RowWork rw;
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+            for (int r = 0; r < grid.nr; ++r) grid_cell_row(src, W, grid, r, rw);
+            // implicit barrier: every cell is complete before the tiles are assembled
+        }
         const int tc = use_plane ? 1 : C;
         Workspace ws;
 #ifdef _OPENMP
-#pragma omp for schedule(dynamic, 4)
+#pragma omp for schedule(dynamic, 16)
 #endif
         for (int64_t t = 0; t < n; ++t) {
-            tile_one(src, H, W, tc, c[2 * t], c[2 * t + 1], size, f, ws,
-                     out ? out + t * kNumStats : nullptr, hist ? hist + t * kBins : nullptr);
+            const int y = c[2 * t], x = c[2 * t + 1];
+            if (cell > 0 && y % cell == 0 && x % cell == 0 && y + size <= Hc && x + size <= Wc) {
+                grid_tile(src, W, grid, y / cell, x / cell, m, clogc, out + t * kNumStats);
+            } else {
+                tile_one(src, H, W, tc, y, x, size, f, clogc, ws,
+                         out ? out + t * kNumStats : nullptr, hist ? hist + t * kBins : nullptr);
+            }
         }
     }
 }
@@ -360,6 +765,12 @@ nb::ndarray<nb::numpy, int32_t, nb::ndim<2>> tile_histograms(ImageArray img, Coo
     return out;
 }
 
+int grid_cell(ImageArray img, CoordArray coords, int size, int interp_scale) {
+    check_args(img, coords, size, interp_scale);
+    return choose_cell(static_cast<int64_t>(img.shape(0)), static_cast<int64_t>(img.shape(1)),
+                       coords.data(), static_cast<int64_t>(coords.shape(0)), size, interp_scale);
+}
+
 bool has_openmp() {
 #ifdef _OPENMP
     return true;
@@ -383,5 +794,8 @@ NB_MODULE(_cstats, m) {
     m.def("tile_histograms", &tile_histograms, nb::arg("img").noconvert(),
           nb::arg("coords").noconvert(), nb::arg("size"), nb::arg("num_threads") = 0,
           "256-bin Y8 histograms of the tiles: int32 (N, 256).");
+    m.def("grid_cell", &grid_cell, nb::arg("img").noconvert(), nb::arg("coords").noconvert(),
+          nb::arg("size"), nb::arg("interp_scale") = 2,
+          "Cell side of the shared-cell (grid) path tile_stats takes for these tiles, 0 = per tile.");
     m.def("has_openmp", &has_openmp, "True when the extension was built with OpenMP.");
 }

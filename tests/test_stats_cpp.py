@@ -127,3 +127,55 @@ def test_cpp_shared_luminance_plane_gives_identical_results() -> None:
     gray = S.luminance_u8(img)[:, :, None].copy()
     np.testing.assert_array_equal(cstats.tile_stats(img, dense, 32, 2, 1), cstats.tile_stats(gray, dense, 32, 2, 1))
     np.testing.assert_array_equal(cstats.tile_histograms(img, dense, 32)[::15], cstats.tile_histograms(img, sparse, 32))
+
+
+# ---- grid path: tiles on a cell grid share per-cell sums (f == 2); bit-identical to per tile
+def _per_tile(img: np.ndarray, coords: np.ndarray, size: int) -> np.ndarray:
+    """Each tile alone (a single tile never takes the grid path)."""
+    return np.concatenate([cstats.tile_stats(img, coords[i:i + 1], size, 2, 1) for i in range(len(coords))])
+
+
+@pytest.mark.parametrize("h,w,size,stride,channels", [
+    (150, 173, 32, 16, 3),   # the pipeline's stride = size / 2, snapped edge tiles take the per-tile path
+    (97, 130, 16, 8, 1),
+    (200, 260, 64, 32, 3),
+    (90, 90, 24, 12, 3),     # cell 12
+    (120, 100, 40, 8, 3),    # cell 8, each tile spans 5 x 5 cells
+])
+def test_cpp_grid_path_is_bit_identical_to_per_tile(h: int, w: int, size: int, stride: int,
+                                                    channels: int) -> None:
+    from tripled_fast.data.tiles import tile_grid
+
+    rng = np.random.default_rng(h * w + size)
+    img = rng.integers(0, 256, (h, w, channels), dtype=np.uint8)
+    coords = np.ascontiguousarray(tile_grid(h, w, size, stride), np.int32)
+    cell = cstats.grid_cell(img, coords, size, 2)
+    assert cell == stride, "the dense grid must take the grid path with the stride as cell"
+    assert cstats.grid_cell(img, coords, size, 3) == 0, "f != 2 stays per tile"
+    dense = cstats.tile_stats(img, coords, size, 2, 2)
+    np.testing.assert_array_equal(dense, _per_tile(img, coords, size))
+    ref = S.tile_stats_reference(img, coords, size, 2)
+    for i, k in enumerate(S.STAT_NAMES):
+        np.testing.assert_allclose(dense[:, i], ref[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_cpp_grid_path_extreme_and_real_images() -> None:
+    """Flat, saturated, checkerboard (largest |E| and Sobel) and a real photo: exact equality."""
+    from tripled_fast.data.tiles import tile_grid
+
+    h, w, size = 96, 128, 32
+    yy, xx = np.mgrid[0:h, 0:w]
+    checker = np.where((yy + xx) % 2 == 0, 255, 0).astype(np.uint8)
+    images = [np.zeros((h, w, 1), np.uint8), np.full((h, w, 3), 255, np.uint8),
+              checker[:, :, None], np.repeat(checker[:, :, None], 3, axis=2)]
+    if BABY.exists():
+        from tripled_fast.data.decode import decode_image
+        images.append(np.ascontiguousarray(decode_image(BABY)[:200, :232]))
+    for img in images:
+        coords = np.ascontiguousarray(tile_grid(img.shape[0], img.shape[1], size, size // 2), np.int32)
+        assert cstats.grid_cell(img, coords, size, 2) == size // 2
+        dense = cstats.tile_stats(img, coords, size, 2, 0)
+        np.testing.assert_array_equal(dense, _per_tile(img, coords, size))
+        ref = S.tile_stats_reference(img, coords, size, 2)
+        for i, k in enumerate(S.STAT_NAMES):
+            np.testing.assert_allclose(dense[:, i], ref[k], rtol=1e-5, atol=1e-6, err_msg=k)
