@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -210,12 +211,17 @@ TF_TARGET_CLONES double interp_sum(Workspace& ws, int w, int hc, int wc, int f) 
     return acc;
 }
 
-// c log2(c) for c = 0 .. n (the entropy of a histogram of n pixels is
-// log2(n) - sum_v c_v log2(c_v) / n); built once per call, shared by all tiles of that size.
-std::vector<double> clogc_table(int64_t n) {
-    std::vector<double> t(static_cast<size_t>(n) + 1, 0.0);
-    for (int64_t c = 2; c <= n; ++c) t[c] = static_cast<double>(c) * std::log2(static_cast<double>(c));
-    return t;
+// c log2(c) for c = 0 .. 2^16 (the entropy of a histogram of n pixels is
+// log2(n) - sum_v c_v log2(c_v) / n); built once per process, used for tiles up to 2^16 pixels.
+constexpr int64_t kClogcMax = int64_t{1} << 16;
+const std::vector<double>& clogc_table() {
+    static const std::vector<double> table = [] {
+        std::vector<double> t(static_cast<size_t>(kClogcMax) + 1, 0.0);
+        for (int64_t c = 2; c <= kClogcMax; ++c)
+            t[c] = static_cast<double>(c) * std::log2(static_cast<double>(c));
+        return t;
+    }();
+    return table;
 }
 
 // The six statistics of one tile from its histogram and integer sums (both code paths).
@@ -225,13 +231,15 @@ void finish_tile(const int32_t* hist, int h, int w, int hc, int wc, int f, int64
                  int64_t l2, double isum, const double* clogc, float* out) {
     const double n = static_cast<double>(h) * w;
     // exact integer moments: var = (n sum v^2 - (sum v)^2) / n^2 (no cancellation)
-    int64_t s1 = 0, s2 = 0;
-    double slogs = 0.0;
+    // double sums of integers below 2^53 are exact in any order (so the loop vectorises)
+    double d1 = 0.0, d2 = 0.0, slogs = 0.0;
+#pragma omp simd reduction(+ : d1, d2)
     for (int v = 0; v < kBins; ++v) {
-        const int64_t c = hist[v];
-        s1 += v * c;
-        s2 += static_cast<int64_t>(v) * v * c;
+        const double c = hist[v];
+        d1 += v * c;
+        d2 += static_cast<double>(v * v) * c;
     }
+    const int64_t s1 = static_cast<int64_t>(d1), s2 = static_cast<int64_t>(d2);
     if (clogc != nullptr) {
         for (int v = 0; v < kBins; ++v) slogs += clogc[hist[v]];  // clogc[0] = clogc[1] = 0
     } else {
@@ -332,68 +340,34 @@ TF_TARGET_CLONES void luma_rows(const uint8_t* __restrict img, int64_t W, int64_
 // where a corner's fix removes the two edge deltas counted there and adds its own value.
 // Every quantity is an integer, so the statistics are bit-identical to tile_one's.
 
-// The four integer terms of pixel (y, x) of the Y8 plane, with every neighbour and every 2 x 2
-// block clamped to the region [ry0, ry1) x [rx0, rx1) (ry0, rx0, ry1 - ry0, rx1 - rx0 even).
-// q[0] = Gx^2 + Gy^2, q[1] = L, q[2] = L^2, q[3] = E^2 with E = 64 Y - bilinear(box sums).
-void pixel_terms(const uint8_t* plane, int64_t W, int y, int x, int ry0, int ry1, int rx0,
-                 int rx1, int64_t q[4]) {
-    auto at = [&](int yy, int xx) -> int32_t {
-        yy = std::min(std::max(yy, ry0), ry1 - 1);
-        xx = std::min(std::max(xx, rx0), rx1 - 1);
-        return plane[static_cast<int64_t>(yy) * W + xx];
-    };
-    const int32_t gx = (at(y - 1, x + 1) - at(y - 1, x - 1)) + 2 * (at(y, x + 1) - at(y, x - 1)) +
-                       (at(y + 1, x + 1) - at(y + 1, x - 1));
-    const int32_t gy = (at(y + 1, x - 1) + 2 * at(y + 1, x) + at(y + 1, x + 1)) -
-                       (at(y - 1, x - 1) + 2 * at(y - 1, x) + at(y - 1, x + 1));
-    const int32_t lap = at(y - 1, x) + at(y + 1, x) + at(y, x - 1) + at(y, x + 1) - 4 * at(y, x);
-    const int hd = (ry1 - ry0) / 2, wd = (rx1 - rx0) / 2;
-    auto block = [&](int a, int b) -> int32_t {  // 2 x 2 box sum of block (a, b), clamped
-        a = std::min(std::max(a, 0), hd - 1);
-        b = std::min(std::max(b, 0), wd - 1);
-        const int yy = ry0 + 2 * a, xx = rx0 + 2 * b;
-        const uint8_t* p = plane + static_cast<int64_t>(yy) * W + xx;
-        return p[0] + p[1] + p[W] + p[W + 1];
-    };
-    // f = 2 bilinear taps: even offset 2a -> (1 x [a-1], 3 x [a]), odd 2a+1 -> (3 x [a], 1 x [a+1])
-    const int i = y - ry0, j = x - rx0;
-    const int a = i / 2, b = j / 2;
-    const int a0 = (i & 1) ? a : a - 1, a1 = (i & 1) ? a + 1 : a;
-    const int b0 = (j & 1) ? b : b - 1, b1 = (j & 1) ? b + 1 : b;
-    const int32_t va0 = (i & 1) ? 3 : 1, va1 = 4 - va0, vb0 = (j & 1) ? 3 : 1, vb1 = 4 - vb0;
-    const int32_t up = va0 * (vb0 * block(a0, b0) + vb1 * block(a0, b1)) +
-                       va1 * (vb0 * block(a1, b0) + vb1 * block(a1, b1));
-    const int64_t e = 64 * at(y, x) - up;
-    q[0] = static_cast<int64_t>(gx) * gx + static_cast<int64_t>(gy) * gy;
-    q[1] = lap;
-    q[2] = static_cast<int64_t>(lap) * lap;
-    q[3] = e * e;
-}
-
 constexpr int kTerms = 4;
-// Per cell: [0] sums over the cell, [1] top-row deltas, [2] bottom-row, [3] left-column,
-// [4] right-column deltas; each kTerms int64.
-constexpr int kCellSlots = 5 * kTerms;
+// Per cell, each kTerms int64: [0] sums over the cell, [1] top-row deltas, [2] bottom-row,
+// [3] left-column, [4] right-column deltas, [5..8] the fixes of the top-left, top-right,
+// bottom-left and bottom-right corner pixels.
+constexpr int kCellSlots = 9 * kTerms;
 
 struct Grid {
     int s = 0;          // cell side
+    int64_t oy = 0, ox = 0;  // top-left pixel of the cell region in the image
     int nr = 0, nc = 0; // cells per column / row; the cell region is (nr s) x (nc s)
-    std::vector<int64_t> sums;   // nr * nc * kCellSlots
-    std::vector<int32_t> hists;  // nr * nc * kBins
+    std::unique_ptr<int64_t[]> sums;   // nr * nc * kCellSlots (each cell row zeroed when filled)
+    std::unique_ptr<int32_t[]> hists;  // nr * nc * kBins (fully written)
 };
 
 // Scratch of one thread for one cell row.
 struct RowWork {
     std::vector<int16_t> prow[3];  // padded Y rows y-1, y, y+1 (clamped)
     std::vector<int32_t> bsum;     // (s/2 + 2) block rows x wd box sums
-    std::vector<int32_t> horiz;    // (s/2 + 2) block rows x Wc horizontal interpolation (x4)
+    std::vector<int16_t> horiz;    // (s/2 + 2) block rows x Wc horizontal interpolation (x4, <= 4080)
     std::vector<int32_t> hrep;     // (s/2 + 2) x nc x 2: horizontal values with the cell's
                                    // left (even) / right (odd) edge clamp (x4)
     std::vector<int32_t> acc32;    // 3 x Wc column sums of Gx^2 + Gy^2, L, L^2 over the cell row
     std::vector<uint32_t> acce;    // Wc column sums of E^2 over at most 16 rows (< 2^32)
     std::vector<int64_t> acc64;    // Wc column sums of E^2
     std::vector<int32_t> drow32;   // 4 x Wc per-pixel edge deltas of one row
-    int32_t hist4[4 * kBins];
+    std::vector<int32_t> col32;    // 2 sides x 3 x nc column-delta sums over the cell row
+    std::vector<double> cole;      // 2 sides x nc (E^2 deltas, exact integers)
+    uint16_t hist4[4 * kBins];
 };
 
 // Sums of the true terms and the row / column edge deltas of the cells of cell row r.
@@ -413,7 +387,7 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
         const uint8_t* __restrict r1 = r0 + W;
         int32_t* __restrict bs = rw.bsum.data() + static_cast<size_t>(k) * wd;
         for (int b = 0; b < wd; ++b) bs[b] = r0[2 * b] + r0[2 * b + 1] + r1[2 * b] + r1[2 * b + 1];
-        int32_t* __restrict hz = rw.horiz.data() + static_cast<size_t>(k) * Wc;
+        int16_t* __restrict hz = rw.horiz.data() + static_cast<size_t>(k) * Wc;
         hz[0] = 4 * bs[0];
         for (int b = 1; b < wd; ++b) hz[2 * b] = bs[b - 1] + 3 * bs[b];
         for (int b = 0; b + 1 < wd; ++b) hz[2 * b + 1] = 3 * bs[b] + bs[b + 1];
@@ -437,7 +411,9 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
     rw.acc64.assign(static_cast<size_t>(Wc), 0);
     rw.acce.assign(static_cast<size_t>(Wc), 0u);
     rw.drow32.resize(static_cast<size_t>(4) * Wc);
-    int64_t* cells = g.sums.data() + static_cast<size_t>(r) * nc * kCellSlots;
+    rw.col32.assign(static_cast<size_t>(6) * nc, 0);
+    rw.cole.assign(static_cast<size_t>(2) * nc, 0.0);
+    int64_t* cells = g.sums.get() + static_cast<size_t>(r) * nc * kCellSlots;
     std::fill(cells, cells + static_cast<size_t>(nc) * kCellSlots, 0);
     const int y0 = r * s;
     load_row(y0 - 1, rw.prow[0]);
@@ -452,9 +428,9 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
         const int a = y / 2;
         const int a0 = std::max(0, (y & 1) ? a : a - 1), a1 = std::min(hd - 1, (y & 1) ? a + 1 : a);
         const int32_t v0 = (y & 1) ? 3 : 1, v1 = 4 - v0;
-        const int32_t* __restrict h0 = rw.horiz.data() + static_cast<size_t>(a0 - a_lo) * Wc;
-        const int32_t* __restrict h1 = rw.horiz.data() + static_cast<size_t>(a1 - a_lo) * Wc;
-        const int32_t* __restrict ha = rw.horiz.data() + static_cast<size_t>(a - a_lo) * Wc;
+        const int16_t* __restrict h0 = rw.horiz.data() + static_cast<size_t>(a0 - a_lo) * Wc;
+        const int16_t* __restrict h1 = rw.horiz.data() + static_cast<size_t>(a1 - a_lo) * Wc;
+        const int16_t* __restrict ha = rw.horiz.data() + static_cast<size_t>(a - a_lo) * Wc;
         const uint8_t* __restrict yrow = plane + static_cast<int64_t>(y) * W;
         const bool top = y == y0, bottom = y == y0 + s - 1;
         // true terms, accumulated per pixel column over the cell row (plain element-wise
@@ -465,16 +441,17 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
         uint32_t* __restrict ae = rw.acce.data();
 #pragma omp simd
         for (int j = 0; j < Wc; ++j) {
-            const int32_t gx = (up[j + 1] - up[j - 1]) + 2 * (cu[j + 1] - cu[j - 1]) +
-                               (dn[j + 1] - dn[j - 1]);
-            const int32_t gy = (dn[j - 1] + 2 * dn[j] + dn[j + 1]) -
-                               (up[j - 1] + 2 * up[j] + up[j + 1]);
-            const int32_t lap = up[j] + dn[j] + cu[j - 1] + cu[j + 1] - 4 * cu[j];
-            const int32_t e = 64 * yrow[j] - (v0 * h0[j] + v1 * h1[j]);
-            ag[j] += gx * gx + gy * gy;
+            // 16-bit lanes: |Gx|, |Gy| <= 1020, |L| <= 2040, |E| <= 16320
+            const int16_t gx = static_cast<int16_t>((up[j + 1] - up[j - 1]) + 2 * (cu[j + 1] - cu[j - 1]) +
+                                                    (dn[j + 1] - dn[j - 1]));
+            const int16_t gy = static_cast<int16_t>((dn[j - 1] + 2 * dn[j] + dn[j + 1]) -
+                                                    (up[j - 1] + 2 * up[j] + up[j + 1]));
+            const int16_t lap = static_cast<int16_t>(up[j] + dn[j] + cu[j - 1] + cu[j + 1] - 4 * cu[j]);
+            const int16_t e = static_cast<int16_t>(64 * yrow[j] - (v0 * h0[j] + v1 * h1[j]));
+            ag[j] += static_cast<int32_t>(gx) * gx + static_cast<int32_t>(gy) * gy;
             al[j] += lap;
-            al2[j] += lap * lap;
-            ae[j] += static_cast<uint32_t>(e * e);  // e^2 < 2^28, flushed every 16 rows
+            al2[j] += static_cast<int32_t>(lap) * lap;
+            ae[j] += static_cast<uint32_t>(static_cast<int32_t>(e) * e);  // < 2^28; flushed every 16 rows
         }
         if ((y - y0) % 16 == 15 || y == y0 + s - 1) {
             int64_t* __restrict a64 = rw.acc64.data();
@@ -524,31 +501,81 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
             }
         }
         // left column c s (column c s - 1 replicated from c s; horizontal taps clamped to the
-        // cell's first block) and right column c s + s - 1 (the mirror image)
+        // cell's first block) and right column c s + s - 1 (the mirror image); on the first /
+        // last row also the corner fix (both replications minus each one plus the true value).
+        // Terms of pixel j of this row with rows U / D standing for the rows above / below,
+        // columns jl / jr for the left / right neighbours and hv the bilinear sum:
+        auto terms = [&](const int16_t* U, const int16_t* D, int j, int jl, int jr, int32_t hv,
+                         int64_t q[kTerms]) {
+            const int32_t gx = (U[jr] - U[jl]) + 2 * (cu[jr] - cu[jl]) + (D[jr] - D[jl]);
+            const int32_t gy = (D[jl] + 2 * D[j] + D[jr]) - (U[jl] + 2 * U[j] + U[jr]);
+            const int32_t lap = U[j] + D[j] + cu[jl] + cu[jr] - 4 * cu[j];
+            const int32_t e = 64 * yrow[j] - hv;
+            q[0] = gx * gx + gy * gy;
+            q[1] = lap;
+            q[2] = lap * lap;
+            q[3] = static_cast<int64_t>(e) * e;
+        };
         const int32_t* hr0 = rw.hrep.data() + static_cast<size_t>(a0 - a_lo) * nc * 2;
         const int32_t* hr1 = rw.hrep.data() + static_cast<size_t>(a1 - a_lo) * nc * 2;
-        for (int c = 0; c < nc; ++c) {
-            int64_t* cell = cells + static_cast<size_t>(c) * kCellSlots;
-            for (int side = 0; side < 2; ++side) {
-                const int j = side == 0 ? c * s : c * s + s - 1;
-                const int jn = side == 0 ? j + 1 : j - 1;  // the neighbour that stays
+        const int32_t* hra = rw.hrep.data() + static_cast<size_t>(a - a_lo) * nc * 2;
+        // column deltas of every cell at once (strided, 16 + 16 values per cell row of s)
+        for (int side = 0; side < 2; ++side) {
+            int32_t* __restrict cg = rw.col32.data() + static_cast<size_t>(side) * 3 * nc;
+            int32_t* __restrict c1 = cg + nc;
+            int32_t* __restrict c2 = c1 + nc;
+            double* __restrict ce = rw.cole.data() + static_cast<size_t>(side) * nc;
+            const int off = side == 0 ? 0 : s - 1;
+            const int dj = side == 0 ? 1 : -1;  // the neighbour that stays
+            const int sgn = side == 0 ? 1 : -1;  // gx = right - left
+#pragma omp simd
+            for (int c = 0; c < nc; ++c) {
+                const int j = c * s + off, jn = j + dj;
                 const int32_t gx = (up[j + 1] - up[j - 1]) + 2 * (cu[j + 1] - cu[j - 1]) +
                                    (dn[j + 1] - dn[j - 1]);
                 const int32_t gy = (dn[j - 1] + 2 * dn[j] + dn[j + 1]) -
                                    (up[j - 1] + 2 * up[j] + up[j + 1]);
                 const int32_t lap = up[j] + dn[j] + cu[j - 1] + cu[j + 1] - 4 * cu[j];
                 const int32_t e = 64 * yrow[j] - (v0 * h0[j] + v1 * h1[j]);
-                const int sg2 = side == 0 ? 1 : -1;  // gx = right - left
-                const int32_t rgx = sg2 * ((up[jn] - up[j]) + 2 * (cu[jn] - cu[j]) + (dn[jn] - dn[j]));
+                const int32_t rgx = sgn * ((up[jn] - up[j]) + 2 * (cu[jn] - cu[j]) + (dn[jn] - dn[j]));
                 const int32_t rgy = (3 * dn[j] + dn[jn]) - (3 * up[j] + up[jn]);
                 const int32_t rlap = up[j] + dn[j] + cu[jn] - 3 * cu[j];
                 const int32_t re = 64 * yrow[j] - (v0 * hr0[2 * c + side] + v1 * hr1[2 * c + side]);
-                int64_t* slot = cell + (3 + side) * kTerms;
-                slot[0] += (rgx * rgx + rgy * rgy) - (gx * gx + gy * gy);
-                slot[1] += rlap - lap;
-                slot[2] += rlap * rlap - lap * lap;
-                slot[3] += static_cast<int64_t>(re) * re - static_cast<int64_t>(e) * e;
+                cg[c] += (rgx * rgx + rgy * rgy) - (gx * gx + gy * gy);
+                c1[c] += rlap - lap;
+                c2[c] += rlap * rlap - lap * lap;
+                const double red = re, ed = e;
+                ce[c] += red * red - ed * ed;  // exact (integers below 2^53)
             }
+        }
+        if (top || bottom) {
+            const int16_t* U = top ? cu : up;  // row-replicated neighbours
+            const int16_t* D = bottom ? cu : dn;
+            for (int c = 0; c < nc; ++c) {
+                int64_t* cell = cells + static_cast<size_t>(c) * kCellSlots;
+                for (int side = 0; side < 2; ++side) {
+                    const int j = side == 0 ? c * s : c * s + s - 1;
+                    const int jl = side == 0 ? j : j - 1, jr = side == 0 ? j + 1 : j;
+                    int64_t vt[kTerms], vc[kTerms], vr[kTerms], vrc[kTerms];
+                    terms(up, dn, j, j - 1, j + 1, v0 * h0[j] + v1 * h1[j], vt);
+                    terms(up, dn, j, jl, jr, v0 * hr0[2 * c + side] + v1 * hr1[2 * c + side], vc);
+                    terms(U, D, j, j - 1, j + 1, 4 * ha[j], vr);
+                    terms(U, D, j, jl, jr, 4 * hra[2 * c + side], vrc);
+                    int64_t* fix = cell + (5 + (bottom ? 2 : 0) + side) * kTerms;
+                    for (int k = 0; k < kTerms; ++k) fix[k] = vrc[k] - vr[k] - vc[k] + vt[k];
+                }
+            }
+        }
+    }
+    for (int c = 0; c < nc; ++c) {
+        int64_t* cell = cells + static_cast<size_t>(c) * kCellSlots;
+        for (int side = 0; side < 2; ++side) {
+            const int32_t* cg = rw.col32.data() + static_cast<size_t>(side) * 3 * nc;
+            int64_t* slot = cell + (3 + side) * kTerms;
+            slot[0] += cg[c];
+            slot[1] += cg[nc + c];
+            slot[2] += cg[2 * nc + c];
+            slot[3] += static_cast<int64_t>(rw.cole[static_cast<size_t>(side) * nc + c]);
         }
     }
     // the column accumulators -> per-cell sums of the true terms
@@ -568,39 +595,36 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
         cell[2] += s2;
         cell[3] += se;
     }
-    // histograms, one cell at a time (4 interleaved partial histograms in L1)
+    // histograms, one cell at a time: 4 interleaved 16-bit partial histograms (2 KiB, in L1;
+    // each counts at most s^2 / 4 <= 16384 pixels since s <= 256)
     for (int c = 0; c < nc; ++c) {
-        int32_t* __restrict h4 = rw.hist4;
-        std::fill(h4, h4 + 4 * kBins, 0);
+        uint16_t* __restrict h4 = rw.hist4;
+        std::fill(h4, h4 + 4 * kBins, uint16_t{0});
         for (int y = y0; y < y0 + s; ++y) {
             const uint8_t* __restrict src = plane + static_cast<int64_t>(y) * W + c * s;
-            int j = 0;
-            for (; j + 4 <= s; j += 4) {
+            for (int j = 0; j < s; j += 4) {  // s is a multiple of 4
                 ++h4[src[j]];
                 ++h4[kBins + src[j + 1]];
                 ++h4[2 * kBins + src[j + 2]];
                 ++h4[3 * kBins + src[j + 3]];
             }
-            for (; j < s; ++j) ++h4[src[j]];
         }
-        int32_t* __restrict hist = g.hists.data() + (static_cast<size_t>(r) * nc + c) * kBins;
+        int32_t* __restrict hist = g.hists.get() + (static_cast<size_t>(r) * nc + c) * kBins;
         for (int v = 0; v < kBins; ++v)
-            hist[v] = h4[v] + h4[kBins + v] + h4[2 * kBins + v] + h4[3 * kBins + v];
+            hist[v] = static_cast<int32_t>(h4[v]) + h4[kBins + v] + h4[2 * kBins + v] + h4[3 * kBins + v];
     }
 }
 
 // Statistics of the aligned tile with top-left cell (r, c) spanning m x m cells.
-void grid_tile(const uint8_t* plane, int64_t W, const Grid& g, int r, int c, int m,
-               const std::vector<double>& clogc, float* out) {
-    const int s = g.s, nc = g.nc, size = m * s;
-    const int Hc = g.nr * s, Wc = nc * s;
+void grid_tile(const Grid& g, int r, int c, int m, const std::vector<double>& clogc, float* out) {
+    const int nc = g.nc, size = m * g.s;
     int64_t q[kTerms] = {0, 0, 0, 0};
     int32_t hist[kBins];
     std::fill(hist, hist + kBins, 0);
     for (int dr = 0; dr < m; ++dr) {
         for (int dc = 0; dc < m; ++dc) {
             const size_t idx = static_cast<size_t>(r + dr) * nc + (c + dc);
-            const int64_t* cell = g.sums.data() + idx * kCellSlots;
+            const int64_t* cell = g.sums.get() + idx * kCellSlots;
             for (int k = 0; k < kTerms; ++k) {
                 q[k] += cell[k];
                 if (dr == 0) q[k] += cell[kTerms + k];
@@ -608,24 +632,16 @@ void grid_tile(const uint8_t* plane, int64_t W, const Grid& g, int r, int c, int
                 if (dc == 0) q[k] += cell[3 * kTerms + k];
                 if (dc == m - 1) q[k] += cell[4 * kTerms + k];
             }
-            const int32_t* h = g.hists.data() + idx * kBins;
+            const int32_t* h = g.hists.get() + idx * kBins;
             for (int v = 0; v < kBins; ++v) hist[v] += h[v];
         }
     }
-    // corners: + tile value - row-edge value - column-edge value + true value
-    const int ty0 = r * s, tx0 = c * s, ty1 = ty0 + size, tx1 = tx0 + size;
-    for (int corner = 0; corner < 4; ++corner) {
-        const bool topc = corner < 2, leftc = (corner & 1) == 0;
-        const int y = topc ? ty0 : ty1 - 1, x = leftc ? tx0 : tx1 - 1;
-        const int ry0 = topc ? ty0 : 0, ry1 = topc ? Hc : ty1;
-        const int rx0 = leftc ? tx0 : 0, rx1 = leftc ? Wc : tx1;
-        int64_t vt[kTerms], vr[kTerms], vc[kTerms], vtrue[kTerms];
-        pixel_terms(plane, W, y, x, ty0, ty1, tx0, tx1, vt);
-        pixel_terms(plane, W, y, x, ry0, ry1, 0, Wc, vr);
-        pixel_terms(plane, W, y, x, 0, Hc, rx0, rx1, vc);
-        pixel_terms(plane, W, y, x, 0, Hc, 0, Wc, vtrue);
-        for (int k = 0; k < kTerms; ++k) q[k] += vt[k] - vr[k] - vc[k] + vtrue[k];
-    }
+    // corner fixes: the tile's top-left corner is cell (r, c)'s, and so on
+    const int64_t* tl = g.sums.get() + (static_cast<size_t>(r) * nc + c) * kCellSlots + 5 * kTerms;
+    const int64_t* tr = g.sums.get() + (static_cast<size_t>(r) * nc + c + m - 1) * kCellSlots + 6 * kTerms;
+    const int64_t* bl = g.sums.get() + (static_cast<size_t>(r + m - 1) * nc + c) * kCellSlots + 7 * kTerms;
+    const int64_t* br = g.sums.get() + (static_cast<size_t>(r + m - 1) * nc + c + m - 1) * kCellSlots + 8 * kTerms;
+    for (int k = 0; k < kTerms; ++k) q[k] += tl[k] + tr[k] + bl[k] + br[k];
     const bool table = static_cast<size_t>(size) * size < clogc.size();
     finish_tile(hist, size, size, size, size, 2, q[0], q[1], q[2], static_cast<double>(q[3]),
                 table ? clogc.data() : nullptr, out);
@@ -640,15 +656,15 @@ int gcd_int(int a, int b) {
     return a;
 }
 
-// The cell side for the grid path, or 0 when it does not pay: the largest even divisor s >= 4
-// of the tile side such that the tiles aligned to s (full size, inside the cell region) cover
+// The cell side for the grid path, or 0 when it does not pay: the largest divisor s of the
+// tile side that is a multiple of 4 and at most 256 such that the tiles aligned to s (full size, inside the cell region) cover
 // the cell region at least about twice (every pixel of the image would otherwise be read fewer
 // times by the per-tile path than by the grid pass).
 int choose_cell(int64_t H, int64_t W, const int32_t* c, int64_t n, int size, int f) {
     if (f != 2 || size < 8 || n < 4) return 0;
     int best = 0;
-    for (int s = std::min(size, 512); s >= 4; --s) {
-        if (size % s || s % 2) continue;
+    for (int s = std::min(size, 256); s >= 4; --s) {
+        if (size % s || s % 4) continue;
         const int64_t Hc = H / s * s, Wc = W / s * s;
         if (Hc < size || Wc < size) continue;
         int64_t aligned = 0;
@@ -687,19 +703,49 @@ void run_tiles(const ImageArray& img, const CoordArray& coords, int size, int f,
     const bool use_plane = C == 3 && (cell > 0 || 2.0 * covered >= static_cast<double>(H) * W);
     std::vector<uint8_t> plane(use_plane ? static_cast<size_t>(H * W) : 0);
     const uint8_t* src = use_plane ? plane.data() : data;
-    const int64_t tile_px = static_cast<int64_t>(size) * size;
-    const std::vector<double> clogc = out ? clogc_table(std::min<int64_t>(tile_px, 1 << 16))
-                                          : std::vector<double>();
-    Grid grid;
-    if (cell > 0) {
-        grid.s = cell;
-        grid.nr = static_cast<int>(H / cell);
-        grid.nc = static_cast<int>(W / cell);
-        grid.sums.resize(static_cast<size_t>(grid.nr) * grid.nc * kCellSlots);
-        grid.hists.resize(static_cast<size_t>(grid.nr) * grid.nc * kBins);
-    }
-    const int64_t Hc = static_cast<int64_t>(grid.nr) * cell, Wc = static_cast<int64_t>(grid.nc) * cell;
+    const std::vector<double>& clogc = clogc_table();  // thread-safe static initialisation
+    // The main grid (origin 0, 0) and, for the tile row / column that tile_grid snaps to the
+    // bottom / right edge off the grid, a band grid of one tile's height / width there.
+    std::vector<Grid> grids;
     const int m = cell > 0 ? size / cell : 0;
+    auto add_grid = [&](int64_t oy, int64_t ox, int64_t h, int64_t w) {
+        Grid g;
+        g.s = cell;
+        g.oy = oy;
+        g.ox = ox;
+        g.nr = static_cast<int>(h / cell);
+        g.nc = static_cast<int>(w / cell);
+        g.sums.reset(new int64_t[static_cast<size_t>(g.nr) * g.nc * kCellSlots]);
+        g.hists.reset(new int32_t[static_cast<size_t>(g.nr) * g.nc * kBins]);
+        grids.push_back(std::move(g));
+    };
+    if (cell > 0) {
+        add_grid(0, 0, H, W);
+        int64_t bottom = 0, right = 0;
+        for (int64_t t = 0; t < n; ++t) {
+            bottom += c[2 * t] == H - size && (H - size) % cell != 0 && c[2 * t + 1] % cell == 0;
+            right += c[2 * t + 1] == W - size && (W - size) % cell != 0 && c[2 * t] % cell == 0;
+        }
+        // a band costs about one tile row / column of pixels, its tiles each m^2 cells
+        if (bottom * m >= 2 * (W / cell) / 2) add_grid(H - size, 0, size, W);
+        if (right * m >= 2 * (H / cell) / 2) add_grid(0, W - size, H, size);
+    }
+    // which grid (and cell) serves tile t, or -1 for the per-tile path
+    auto grid_of = [&](int64_t y, int64_t x) -> int {
+        for (size_t k = 0; k < grids.size(); ++k) {
+            const Grid& g = grids[k];
+            const int64_t ry = y - g.oy, rx = x - g.ox;
+            if (ry >= 0 && rx >= 0 && ry % cell == 0 && rx % cell == 0 &&
+                ry + size <= static_cast<int64_t>(g.nr) * cell &&
+                rx + size <= static_cast<int64_t>(g.nc) * cell)
+                return static_cast<int>(k);
+        }
+        return -1;
+    };
+    std::vector<std::pair<int, int>> cell_rows;  // (grid, cell row) work items
+    for (size_t k = 0; k < grids.size(); ++k)
+        for (int r = 0; r < grids[k].nr; ++r) cell_rows.emplace_back(static_cast<int>(k), r);
+    const int64_t n_rows = static_cast<int64_t>(cell_rows.size());
 #ifdef _OPENMP
     const int nt = num_threads > 0 ? num_threads : omp_get_max_threads();
 #pragma omp parallel num_threads(nt) if (n > 1)
@@ -716,12 +762,15 @@ void run_tiles(const ImageArray& img, const CoordArray& coords, int size, int f,
                 luma_rows(data, W, r, std::min(H, r + kRows), plane.data());
             // implicit barrier: the plane is complete before any tile reads it
         }
-        if (cell > 0) {
+        if (n_rows > 0) {
             RowWork rw;
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
-            for (int r = 0; r < grid.nr; ++r) grid_cell_row(src, W, grid, r, rw);
+            for (int64_t i = 0; i < n_rows; ++i) {
+                Grid& g = grids[cell_rows[i].first];
+                grid_cell_row(src + g.oy * W + g.ox, W, g, cell_rows[i].second, rw);
+            }
             // implicit barrier: every cell is complete before the tiles are assembled
         }
         const int tc = use_plane ? 1 : C;
@@ -731,8 +780,11 @@ void run_tiles(const ImageArray& img, const CoordArray& coords, int size, int f,
 #endif
         for (int64_t t = 0; t < n; ++t) {
             const int y = c[2 * t], x = c[2 * t + 1];
-            if (cell > 0 && y % cell == 0 && x % cell == 0 && y + size <= Hc && x + size <= Wc) {
-                grid_tile(src, W, grid, y / cell, x / cell, m, clogc, out + t * kNumStats);
+            const int k = grids.empty() ? -1 : grid_of(y, x);
+            if (k >= 0) {
+                const Grid& g = grids[k];
+                grid_tile(g, static_cast<int>((y - g.oy) / cell),
+                          static_cast<int>((x - g.ox) / cell), m, clogc, out + t * kNumStats);
             } else {
                 tile_one(src, H, W, tc, y, x, size, f, clogc, ws,
                          out ? out + t * kNumStats : nullptr, hist ? hist + t * kBins : nullptr);
