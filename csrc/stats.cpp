@@ -227,7 +227,7 @@ const std::vector<double>& clogc_table() {
 // The six statistics of one tile from its histogram and integer sums (both code paths).
 // isum: sum of the squared scaled interpolation differences (see interp_sum); clogc: a
 // clogc_table of at least h * w + 1 entries, or null.
-void finish_tile(const int32_t* hist, int h, int w, int hc, int wc, int f, int64_t g2, int64_t l1,
+TF_TARGET_CLONES void finish_tile(const int32_t* hist, int h, int w, int hc, int wc, int f, int64_t g2, int64_t l1,
                  int64_t l2, double isum, const double* clogc, float* out) {
     const double n = static_cast<double>(h) * w;
     // exact integer moments: var = (n sum v^2 - (sum v)^2) / n^2 (no cancellation)
@@ -241,6 +241,7 @@ void finish_tile(const int32_t* hist, int h, int w, int hc, int wc, int f, int64
     }
     const int64_t s1 = static_cast<int64_t>(d1), s2 = static_cast<int64_t>(d2);
     if (clogc != nullptr) {
+#pragma omp simd reduction(+ : slogs)
         for (int v = 0; v < kBins; ++v) slogs += clogc[hist[v]];  // clogc[0] = clogc[1] = 0
     } else {
         for (int v = 0; v < kBins; ++v)
