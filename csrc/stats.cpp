@@ -366,10 +366,45 @@ struct RowWork {
     std::vector<uint32_t> acce;    // Wc column sums of E^2 over at most 16 rows (< 2^32)
     std::vector<int64_t> acc64;    // Wc column sums of E^2
     std::vector<int32_t> drow32;   // 4 x Wc per-pixel edge deltas of one row
-    std::vector<int32_t> col32;    // 2 sides x 3 x nc column-delta sums over the cell row
-    std::vector<double> cole;      // 2 sides x nc (E^2 deltas, exact integers)
+    std::vector<int16_t> colY;     // nc x 2 sides x 3 columns x (s + 2) rows of Y
+    std::vector<int16_t> colE;     // nc x 2 sides x {true, edge-clamped} x s rows of E
     uint16_t hist4[4 * kBins];
 };
+
+// Per row of a cell row: copy what the column deltas need (columns j - 1, j, j + 1 of the first
+// and last column of every cell; the true and edge-clamped E there) into RowWork's column
+// buffers. Plain scalar copies: vectorising them would only turn them into gathers.
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-vectorize")))
+#endif
+void gather_columns(RowWork& rw, int nc, int s, int yi, const int16_t* up, const int16_t* cu,
+                    const int16_t* dn, const uint8_t* yrow, int32_t v0, int32_t v1,
+                    const int16_t* h0, const int16_t* h1, const int32_t* hr0, const int32_t* hr1) {
+    const int stride = s + 2;
+    for (int c = 0; c < nc; ++c) {
+        for (int side = 0; side < 2; ++side) {
+            const int j = side == 0 ? c * s : c * s + s - 1;
+            int16_t* cy = rw.colY.data() + static_cast<size_t>(2 * c + side) * 3 * stride;
+            int16_t* ce = rw.colE.data() + static_cast<size_t>(2 * c + side) * 2 * s;
+            cy[yi + 1] = cu[j - 1];
+            cy[stride + yi + 1] = cu[j];
+            cy[2 * stride + yi + 1] = cu[j + 1];
+            if (yi == 0) {
+                cy[0] = up[j - 1];
+                cy[stride] = up[j];
+                cy[2 * stride] = up[j + 1];
+            }
+            if (yi == s - 1) {
+                cy[s + 1] = dn[j - 1];
+                cy[stride + s + 1] = dn[j];
+                cy[2 * stride + s + 1] = dn[j + 1];
+            }
+            const int32_t y64 = 64 * yrow[j];
+            ce[yi] = static_cast<int16_t>(y64 - (v0 * h0[j] + v1 * h1[j]));
+            ce[s + yi] = static_cast<int16_t>(y64 - (v0 * hr0[2 * c + side] + v1 * hr1[2 * c + side]));
+        }
+    }
+}
 
 // Sums of the true terms and the row / column edge deltas of the cells of cell row r.
 TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, Grid& g, int r,
@@ -412,8 +447,8 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
     rw.acc64.assign(static_cast<size_t>(Wc), 0);
     rw.acce.assign(static_cast<size_t>(Wc), 0u);
     rw.drow32.resize(static_cast<size_t>(4) * Wc);
-    rw.col32.assign(static_cast<size_t>(6) * nc, 0);
-    rw.cole.assign(static_cast<size_t>(2) * nc, 0.0);
+    rw.colY.resize(static_cast<size_t>(nc) * 2 * 3 * (s + 2));
+    rw.colE.resize(static_cast<size_t>(nc) * 2 * 2 * s);
     int64_t* cells = g.sums.get() + static_cast<size_t>(r) * nc * kCellSlots;
     std::fill(cells, cells + static_cast<size_t>(nc) * kCellSlots, 0);
     const int y0 = r * s;
@@ -520,35 +555,10 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
         const int32_t* hr0 = rw.hrep.data() + static_cast<size_t>(a0 - a_lo) * nc * 2;
         const int32_t* hr1 = rw.hrep.data() + static_cast<size_t>(a1 - a_lo) * nc * 2;
         const int32_t* hra = rw.hrep.data() + static_cast<size_t>(a - a_lo) * nc * 2;
-        // column deltas of every cell at once (strided, 16 + 16 values per cell row of s)
-        for (int side = 0; side < 2; ++side) {
-            int32_t* __restrict cg = rw.col32.data() + static_cast<size_t>(side) * 3 * nc;
-            int32_t* __restrict c1 = cg + nc;
-            int32_t* __restrict c2 = c1 + nc;
-            double* __restrict ce = rw.cole.data() + static_cast<size_t>(side) * nc;
-            const int off = side == 0 ? 0 : s - 1;
-            const int dj = side == 0 ? 1 : -1;  // the neighbour that stays
-            const int sgn = side == 0 ? 1 : -1;  // gx = right - left
-#pragma omp simd
-            for (int c = 0; c < nc; ++c) {
-                const int j = c * s + off, jn = j + dj;
-                const int32_t gx = (up[j + 1] - up[j - 1]) + 2 * (cu[j + 1] - cu[j - 1]) +
-                                   (dn[j + 1] - dn[j - 1]);
-                const int32_t gy = (dn[j - 1] + 2 * dn[j] + dn[j + 1]) -
-                                   (up[j - 1] + 2 * up[j] + up[j + 1]);
-                const int32_t lap = up[j] + dn[j] + cu[j - 1] + cu[j + 1] - 4 * cu[j];
-                const int32_t e = 64 * yrow[j] - (v0 * h0[j] + v1 * h1[j]);
-                const int32_t rgx = sgn * ((up[jn] - up[j]) + 2 * (cu[jn] - cu[j]) + (dn[jn] - dn[j]));
-                const int32_t rgy = (3 * dn[j] + dn[jn]) - (3 * up[j] + up[jn]);
-                const int32_t rlap = up[j] + dn[j] + cu[jn] - 3 * cu[j];
-                const int32_t re = 64 * yrow[j] - (v0 * hr0[2 * c + side] + v1 * hr1[2 * c + side]);
-                cg[c] += (rgx * rgx + rgy * rgy) - (gx * gx + gy * gy);
-                c1[c] += rlap - lap;
-                c2[c] += rlap * rlap - lap * lap;
-                const double red = re, ed = e;
-                ce[c] += red * red - ed * ed;  // exact (integers below 2^53)
-            }
-        }
+        // gather what the column deltas need (columns j - 1, j, j + 1 of the first and last
+        // column of every cell, and the true / edge-clamped bilinear sums there) into
+        // per-column buffers; the deltas are then computed down the columns, vectorised
+        gather_columns(rw, nc, s, y - y0, up, cu, dn, yrow, v0, v1, h0, h1, hr0, hr1);
         if (top || bottom) {
             const int16_t* U = top ? cu : up;  // row-replicated neighbours
             const int16_t* D = bottom ? cu : dn;
@@ -568,15 +578,39 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
             }
         }
     }
+    // column deltas: left column (column j - 1 replicated from j, horizontal taps clamped to
+    // the cell's first block) and right column (the mirror image), down the s rows
     for (int c = 0; c < nc; ++c) {
-        int64_t* cell = cells + static_cast<size_t>(c) * kCellSlots;
         for (int side = 0; side < 2; ++side) {
-            const int32_t* cg = rw.col32.data() + static_cast<size_t>(side) * 3 * nc;
-            int64_t* slot = cell + (3 + side) * kTerms;
-            slot[0] += cg[c];
-            slot[1] += cg[nc + c];
-            slot[2] += cg[2 * nc + c];
-            slot[3] += static_cast<int64_t>(rw.cole[static_cast<size_t>(side) * nc + c]);
+            const int16_t* cy = rw.colY.data() + static_cast<size_t>(2 * c + side) * 3 * (s + 2);
+            const int16_t* __restrict y0c = cy;              // column j - 1, rows y0 - 1 .. y0 + s
+            const int16_t* __restrict y1c = cy + (s + 2);    // column j
+            const int16_t* __restrict y2c = cy + 2 * (s + 2);  // column j + 1
+            const int16_t* __restrict lc = side == 0 ? y1c : y0c;  // left neighbour, replicated
+            const int16_t* __restrict rc = side == 0 ? y2c : y1c;  // right neighbour
+            const int16_t* __restrict et = rw.colE.data() + static_cast<size_t>(2 * c + side) * 2 * s;
+            const int16_t* __restrict er = et + s;
+            int32_t dg = 0, d1 = 0, d2 = 0;
+            double de = 0.0;  // exact (integers below 2^53)
+#pragma omp simd reduction(+ : dg, d1, d2, de)
+            for (int i = 0; i < s; ++i) {
+                const int32_t gx = (y2c[i] - y0c[i]) + 2 * (y2c[i + 1] - y0c[i + 1]) + (y2c[i + 2] - y0c[i + 2]);
+                const int32_t gy = (y0c[i + 2] + 2 * y1c[i + 2] + y2c[i + 2]) - (y0c[i] + 2 * y1c[i] + y2c[i]);
+                const int32_t lap = y1c[i] + y1c[i + 2] + y0c[i + 1] + y2c[i + 1] - 4 * y1c[i + 1];
+                const int32_t rgx = (rc[i] - lc[i]) + 2 * (rc[i + 1] - lc[i + 1]) + (rc[i + 2] - lc[i + 2]);
+                const int32_t rgy = (lc[i + 2] + 2 * y1c[i + 2] + rc[i + 2]) - (lc[i] + 2 * y1c[i] + rc[i]);
+                const int32_t rlap = y1c[i] + y1c[i + 2] + lc[i + 1] + rc[i + 1] - 4 * y1c[i + 1];
+                dg += (rgx * rgx + rgy * rgy) - (gx * gx + gy * gy);
+                d1 += rlap - lap;
+                d2 += rlap * rlap - lap * lap;
+                const double e = et[i], re = er[i];
+                de += re * re - e * e;
+            }
+            int64_t* slot = cells + static_cast<size_t>(c) * kCellSlots + (3 + side) * kTerms;
+            slot[0] += dg;
+            slot[1] += d1;
+            slot[2] += d2;
+            slot[3] += static_cast<int64_t>(de);
         }
     }
     // the column accumulators -> per-cell sums of the true terms
@@ -617,7 +651,8 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
 }
 
 // Statistics of the aligned tile with top-left cell (r, c) spanning m x m cells.
-void grid_tile(const Grid& g, int r, int c, int m, const std::vector<double>& clogc, float* out) {
+TF_TARGET_CLONES void grid_tile(const Grid& g, int r, int c, int m, const std::vector<double>& clogc,
+                                float* out) {
     const int nc = g.nc, size = m * g.s;
     int64_t q[kTerms] = {0, 0, 0, 0};
     int32_t hist[kBins];
@@ -633,7 +668,8 @@ void grid_tile(const Grid& g, int r, int c, int m, const std::vector<double>& cl
                 if (dc == 0) q[k] += cell[3 * kTerms + k];
                 if (dc == m - 1) q[k] += cell[4 * kTerms + k];
             }
-            const int32_t* h = g.hists.get() + idx * kBins;
+            const int32_t* __restrict h = g.hists.get() + idx * kBins;
+#pragma omp simd
             for (int v = 0; v < kBins; ++v) hist[v] += h[v];
         }
     }
