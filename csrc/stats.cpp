@@ -381,27 +381,30 @@ void gather_columns(RowWork& rw, int nc, int s, int yi, const int16_t* up, const
                     const int16_t* dn, const uint8_t* yrow, int32_t v0, int32_t v1,
                     const int16_t* h0, const int16_t* h1, const int32_t* hr0, const int32_t* hr1) {
     const int stride = s + 2;
+    int16_t* cy = rw.colY.data() + yi + 1;  // row yi of column buffer 0
+    int16_t* ce = rw.colE.data() + yi;
     for (int c = 0; c < nc; ++c) {
-        for (int side = 0; side < 2; ++side) {
-            const int j = side == 0 ? c * s : c * s + s - 1;
-            int16_t* cy = rw.colY.data() + static_cast<size_t>(2 * c + side) * 3 * stride;
-            int16_t* ce = rw.colE.data() + static_cast<size_t>(2 * c + side) * 2 * s;
-            cy[yi + 1] = cu[j - 1];
-            cy[stride + yi + 1] = cu[j];
-            cy[2 * stride + yi + 1] = cu[j + 1];
-            if (yi == 0) {
-                cy[0] = up[j - 1];
-                cy[stride] = up[j];
-                cy[2 * stride] = up[j + 1];
-            }
-            if (yi == s - 1) {
-                cy[s + 1] = dn[j - 1];
-                cy[stride + s + 1] = dn[j];
-                cy[2 * stride + s + 1] = dn[j + 1];
-            }
+        for (int side = 0; side < 2; ++side, cy += 3 * stride, ce += 2 * s) {
+            const int j = c * s + (side == 0 ? 0 : s - 1);
+            cy[0] = cu[j - 1];
+            cy[stride] = cu[j];
+            cy[2 * stride] = cu[j + 1];
             const int32_t y64 = 64 * yrow[j];
-            ce[yi] = static_cast<int16_t>(y64 - (v0 * h0[j] + v1 * h1[j]));
-            ce[s + yi] = static_cast<int16_t>(y64 - (v0 * hr0[2 * c + side] + v1 * hr1[2 * c + side]));
+            ce[0] = static_cast<int16_t>(y64 - (v0 * h0[j] + v1 * h1[j]));
+            ce[s] = static_cast<int16_t>(y64 - (v0 * hr0[2 * c + side] + v1 * hr1[2 * c + side]));
+        }
+    }
+    // the rows above the first and below the last row of the cell row
+    if (yi == 0 || yi == s - 1) {
+        const int16_t* src = yi == 0 ? up : dn;
+        int16_t* row = rw.colY.data() + (yi == 0 ? 0 : s + 1);
+        for (int c = 0; c < nc; ++c) {
+            for (int side = 0; side < 2; ++side, row += 3 * stride) {
+                const int j = c * s + (side == 0 ? 0 : s - 1);
+                row[0] = src[j - 1];
+                row[stride] = src[j];
+                row[2 * stride] = src[j + 1];
+            }
         }
     }
 }
