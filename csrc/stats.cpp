@@ -700,20 +700,34 @@ int gcd_int(int a, int b) {
 // tile side that is a multiple of 4 and at most 256 such that the tiles aligned to s (full size, inside the cell region) cover
 // the cell region at least about twice (every pixel of the image would otherwise be read fewer
 // times by the per-tile path than by the grid pass).
-int choose_cell(int64_t H, int64_t W, const int32_t* c, int64_t n, int size, int f) {
-    if (f != 2 || size < 8 || n < 4) return 0;
-    int best = 0;
+struct CellChoice {
+    int s = 0;                          // 0 = per tile
+    int64_t y0 = 0, x0 = 0, h = 0, w = 0;  // the cell region: bounding box of the aligned tiles
+};
+
+CellChoice choose_cell(int64_t H, int64_t W, const int32_t* c, int64_t n, int size, int f) {
+    CellChoice best;
+    if (f != 2 || size < 8 || n < 4) return best;
     for (int s = std::min(size, 256); s >= 4; --s) {
         if (size % s || s % 4) continue;
-        const int64_t Hc = H / s * s, Wc = W / s * s;
-        if (Hc < size || Wc < size) continue;
-        int64_t aligned = 0;
+        int64_t aligned = 0, ylo = H, yhi = 0, xlo = W, xhi = 0;
         for (int64_t t = 0; t < n; ++t) {
-            const int y = c[2 * t], x = c[2 * t + 1];
-            if (y % s == 0 && x % s == 0 && y + size <= Hc && x + size <= Wc) ++aligned;
+            const int64_t y = c[2 * t], x = c[2 * t + 1];
+            if (y % s == 0 && x % s == 0 && y + size <= H && x + size <= W) {
+                ++aligned;
+                ylo = std::min(ylo, y);
+                yhi = std::max(yhi, y + size);
+                xlo = std::min(xlo, x);
+                xhi = std::max(xhi, x + size);
+            }
         }
-        if (static_cast<double>(aligned) * size * size >= 1.5 * static_cast<double>(Hc) * Wc) {
-            best = s;
+        if (aligned > 0 && static_cast<double>(aligned) * size * size >=
+                               1.5 * static_cast<double>(yhi - ylo) * static_cast<double>(xhi - xlo)) {
+            best.s = s;
+            best.y0 = ylo;
+            best.x0 = xlo;
+            best.h = yhi - ylo;
+            best.w = xhi - xlo;
             break;
         }
     }
@@ -738,8 +752,9 @@ void run_tiles(const ImageArray& img, const CoordArray& coords, int size, int f,
         covered += static_cast<double>(std::min<int64_t>(size, H - c[2 * t])) *
                    static_cast<double>(std::min<int64_t>(size, W - c[2 * t + 1]));
     // the grid path serves the statistics only (tile_histograms stays per tile)
-    const int cell = (out != nullptr && hist == nullptr && H < (1 << 30) && W < (1 << 30))
-                         ? choose_cell(H, W, c, n, size, f) : 0;
+    const CellChoice choice = (out != nullptr && hist == nullptr && H < (1 << 30) && W < (1 << 30))
+                                  ? choose_cell(H, W, c, n, size, f) : CellChoice();
+    const int cell = choice.s;
     const bool use_plane = C == 3 && (cell > 0 || 2.0 * covered >= static_cast<double>(H) * W);
     std::vector<uint8_t> plane(use_plane ? static_cast<size_t>(H * W) : 0);
     const uint8_t* src = use_plane ? plane.data() : data;
@@ -760,15 +775,18 @@ void run_tiles(const ImageArray& img, const CoordArray& coords, int size, int f,
         grids.push_back(std::move(g));
     };
     if (cell > 0) {
-        add_grid(0, 0, H, W);
+        add_grid(choice.y0, choice.x0, choice.h, choice.w);
         int64_t bottom = 0, right = 0;
         for (int64_t t = 0; t < n; ++t) {
-            bottom += c[2 * t] == H - size && (H - size) % cell != 0 && c[2 * t + 1] % cell == 0;
-            right += c[2 * t + 1] == W - size && (W - size) % cell != 0 && c[2 * t] % cell == 0;
+            const int64_t y = c[2 * t], x = c[2 * t + 1];
+            bottom += y == H - size && (y - choice.y0) % cell != 0 && (x - choice.x0) % cell == 0 &&
+                      x >= choice.x0 && x + size <= choice.x0 + choice.w;
+            right += x == W - size && (x - choice.x0) % cell != 0 && (y - choice.y0) % cell == 0 &&
+                     y >= choice.y0 && y + size <= choice.y0 + choice.h;
         }
-        // a band costs about one tile row / column of pixels, its tiles each m^2 cells
-        if (bottom * m >= 2 * (W / cell) / 2) add_grid(H - size, 0, size, W);
-        if (right * m >= 2 * (H / cell) / 2) add_grid(0, W - size, H, size);
+        // a band costs about one tile row / column of pixels of the region, its tiles m^2 cells
+        if (bottom * m >= choice.w / cell) add_grid(H - size, choice.x0, size, choice.w);
+        if (right * m >= choice.h / cell) add_grid(choice.y0, W - size, choice.h, size);
     }
     // which grid (and cell) serves tile t, or -1 for the per-tile path
     auto grid_of = [&](int64_t y, int64_t x) -> int {
@@ -860,7 +878,7 @@ nb::ndarray<nb::numpy, int32_t, nb::ndim<2>> tile_histograms(ImageArray img, Coo
 int grid_cell(ImageArray img, CoordArray coords, int size, int interp_scale) {
     check_args(img, coords, size, interp_scale);
     return choose_cell(static_cast<int64_t>(img.shape(0)), static_cast<int64_t>(img.shape(1)),
-                       coords.data(), static_cast<int64_t>(coords.shape(0)), size, interp_scale);
+                       coords.data(), static_cast<int64_t>(coords.shape(0)), size, interp_scale).s;
 }
 
 bool has_openmp() {

@@ -179,3 +179,20 @@ def test_cpp_grid_path_extreme_and_real_images() -> None:
         ref = S.tile_stats_reference(img, coords, size, 2)
         for i, k in enumerate(S.STAT_NAMES):
             np.testing.assert_allclose(dense[:, i], ref[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_cpp_grid_path_on_a_sub_region() -> None:
+    """Tiles covering only part of the image (a band, away from the origin) take the grid path
+    over their bounding box; the snapped edge tiles of that band too (bands at the right)."""
+    from tripled_fast.data.tiles import tile_grid
+
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 256, (300, 250, 3), dtype=np.uint8)
+    coords = np.ascontiguousarray(tile_grid(300, 250, 32, 16), np.int32)
+    band = np.ascontiguousarray(coords[(coords[:, 0] >= 48) & (coords[:, 0] <= 160)])
+    assert cstats.grid_cell(img, band, 32, 2) == 16
+    dense = cstats.tile_stats(img, band, 32, 2, 2)
+    np.testing.assert_array_equal(dense, _per_tile(img, band, 32))
+    corner = np.ascontiguousarray(coords[(coords[:, 0] >= 200) & (coords[:, 1] >= 150)])  # includes y = H - 32
+    assert cstats.grid_cell(img, corner, 32, 2) == 16
+    np.testing.assert_array_equal(cstats.tile_stats(img, corner, 32, 2, 1), _per_tile(img, corner, 32))
