@@ -20,9 +20,14 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -362,14 +367,103 @@ struct RowWork {
     std::vector<int16_t> horiz;    // (s/2 + 2) block rows x Wc horizontal interpolation (x4, <= 4080)
     std::vector<int32_t> hrep;     // (s/2 + 2) x nc x 2: horizontal values with the cell's
                                    // left (even) / right (odd) edge clamp (x4)
-    std::vector<int32_t> acc32;    // 3 x Wc column sums of Gx^2 + Gy^2, L, L^2 over the cell row
-    std::vector<uint32_t> acce;    // Wc column sums of E^2 over at most 16 rows (< 2^32)
-    std::vector<int64_t> acc64;    // Wc column sums of E^2
+    std::vector<int32_t> acc32;    // 3 x Wc/2 column-pair sums of Gx^2 + Gy^2, L, L^2 (cell row)
+    std::vector<uint32_t> acce;    // Wc/2 column-pair sums of E^2 over at most 8 rows (< 2^32)
+    std::vector<int64_t> acc64;    // Wc/2 column-pair sums of E^2
     std::vector<int32_t> drow32;   // 4 x Wc per-pixel edge deltas of one row
     std::vector<int16_t> colY;     // nc x 2 sides x 3 columns x (s + 2) rows of Y
     std::vector<int16_t> colE;     // nc x 2 sides x {true, edge-clamped} x s rows of E
     uint16_t hist4[4 * kBins];
 };
+
+// One row of true terms, added per pair of pixel columns k = (2k, 2k + 1) into acc
+// (3 x Wc/2 int32: Gx^2 + Gy^2, L, L^2) and ae (Wc/2 uint32: E^2). up / cu / dn are the padded
+// rows (index -1 .. Wc), h0 / h1 the bilinear rows of the vertical taps v0 / v1. Wc is even.
+// Ranges: |Gx|, |Gy|, |L| <= 1020, |E| <= 16320, so 16-bit lanes hold them and a pair of
+// squares stays below 2^31.
+void accumulate_row_scalar(const int16_t* __restrict up, const int16_t* __restrict cu,
+                           const int16_t* __restrict dn, const uint8_t* __restrict yrow,
+                           const int16_t* __restrict h0, const int16_t* __restrict h1, int32_t v0,
+                           int32_t v1, int j0, int Wc, int32_t* __restrict acc,
+                           uint32_t* __restrict ae) {
+    const int hw = Wc / 2;
+    for (int j = j0; j < Wc; ++j) {
+        const int32_t gx = (up[j + 1] - up[j - 1]) + 2 * (cu[j + 1] - cu[j - 1]) + (dn[j + 1] - dn[j - 1]);
+        const int32_t gy = (dn[j - 1] + 2 * dn[j] + dn[j + 1]) - (up[j - 1] + 2 * up[j] + up[j + 1]);
+        const int32_t lap = up[j] + dn[j] + cu[j - 1] + cu[j + 1] - 4 * cu[j];
+        const int32_t e = 64 * yrow[j] - (v0 * h0[j] + v1 * h1[j]);
+        const int k = j / 2;
+        acc[k] += gx * gx + gy * gy;
+        acc[hw + k] += lap;
+        acc[2 * hw + k] += lap * lap;
+        ae[k] += static_cast<uint32_t>(e * e);
+    }
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(TF_NO_AVX2)
+#define TF_HAVE_AVX2_PATH 1
+// The same with AVX2 intrinsics, 16 pixels a step: 16-bit stencils, then pmaddwd squares and
+// sums adjacent pairs straight into the pair layout. Picked at run time (CPU check).
+__attribute__((target("avx2"))) void accumulate_row_avx2(
+    const int16_t* __restrict up, const int16_t* __restrict cu, const int16_t* __restrict dn,
+    const uint8_t* __restrict yrow, const int16_t* __restrict h0, const int16_t* __restrict h1,
+    int32_t v0, int32_t v1, int Wc, int32_t* __restrict acc, uint32_t* __restrict ae) {
+    const int hw = Wc / 2;
+    const __m256i one = _mm256_set1_epi16(1), vv0 = _mm256_set1_epi16(static_cast<int16_t>(v0)),
+                  vv1 = _mm256_set1_epi16(static_cast<int16_t>(v1));
+#define TF_LD(p) _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
+    int j = 0;
+    for (; j + 16 <= Wc; j += 16) {
+        const __m256i u0 = TF_LD(up + j - 1), u1 = TF_LD(up + j), u2 = TF_LD(up + j + 1);
+        const __m256i c0 = TF_LD(cu + j - 1), c1 = TF_LD(cu + j), c2 = TF_LD(cu + j + 1);
+        const __m256i d0 = TF_LD(dn + j - 1), d1 = TF_LD(dn + j), d2 = TF_LD(dn + j + 1);
+        const __m256i gx = _mm256_add_epi16(
+            _mm256_add_epi16(_mm256_sub_epi16(u2, u0), _mm256_sub_epi16(d2, d0)),
+            _mm256_slli_epi16(_mm256_sub_epi16(c2, c0), 1));
+        const __m256i gy = _mm256_sub_epi16(
+            _mm256_add_epi16(_mm256_add_epi16(d0, d2), _mm256_slli_epi16(d1, 1)),
+            _mm256_add_epi16(_mm256_add_epi16(u0, u2), _mm256_slli_epi16(u1, 1)));
+        const __m256i lap = _mm256_sub_epi16(
+            _mm256_add_epi16(_mm256_add_epi16(u1, d1), _mm256_add_epi16(c0, c2)),
+            _mm256_slli_epi16(c1, 2));
+        const __m256i yv = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(yrow + j)));
+        const __m256i e = _mm256_sub_epi16(
+            _mm256_slli_epi16(yv, 6),
+            _mm256_add_epi16(_mm256_mullo_epi16(TF_LD(h0 + j), vv0), _mm256_mullo_epi16(TF_LD(h1 + j), vv1)));
+        const __m256i g2 = _mm256_add_epi32(_mm256_madd_epi16(gx, gx), _mm256_madd_epi16(gy, gy));
+        const int k = j / 2;
+        __m256i* pg = reinterpret_cast<__m256i*>(acc + k);
+        __m256i* p1 = reinterpret_cast<__m256i*>(acc + hw + k);
+        __m256i* p2 = reinterpret_cast<__m256i*>(acc + 2 * hw + k);
+        __m256i* pe = reinterpret_cast<__m256i*>(ae + k);
+        _mm256_storeu_si256(pg, _mm256_add_epi32(_mm256_loadu_si256(pg), g2));
+        _mm256_storeu_si256(p1, _mm256_add_epi32(_mm256_loadu_si256(p1), _mm256_madd_epi16(lap, one)));
+        _mm256_storeu_si256(p2, _mm256_add_epi32(_mm256_loadu_si256(p2), _mm256_madd_epi16(lap, lap)));
+        _mm256_storeu_si256(pe, _mm256_add_epi32(_mm256_loadu_si256(pe), _mm256_madd_epi16(e, e)));
+    }
+#undef TF_LD
+    accumulate_row_scalar(up, cu, dn, yrow, h0, h1, v0, v1, j, Wc, acc, ae);
+}
+
+// AVX2 present and not switched off (TRIPLED_FAST_NO_SIMD=1 forces the portable loop, for
+// tests and comparisons); read once per process.
+bool cpu_has_avx2() {
+    static const bool has = __builtin_cpu_supports("avx2") && std::getenv("TRIPLED_FAST_NO_SIMD") == nullptr;
+    return has;
+}
+#endif
+
+void accumulate_row(const int16_t* up, const int16_t* cu, const int16_t* dn, const uint8_t* yrow,
+                    const int16_t* h0, const int16_t* h1, int32_t v0, int32_t v1, int Wc,
+                    int32_t* acc, uint32_t* ae) {
+#ifdef TF_HAVE_AVX2_PATH
+    if (cpu_has_avx2()) {
+        accumulate_row_avx2(up, cu, dn, yrow, h0, h1, v0, v1, Wc, acc, ae);
+        return;
+    }
+#endif
+    accumulate_row_scalar(up, cu, dn, yrow, h0, h1, v0, v1, 0, Wc, acc, ae);
+}
 
 // Per row of a cell row: copy what the column deltas need (columns j - 1, j, j + 1 of the first
 // and last column of every cell; the true and edge-clamped E there) into RowWork's column
@@ -446,9 +540,9 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
         d[-1] = d[0];
         d[Wc] = d[Wc - 1];
     };
-    rw.acc32.assign(static_cast<size_t>(3) * Wc, 0);
-    rw.acc64.assign(static_cast<size_t>(Wc), 0);
-    rw.acce.assign(static_cast<size_t>(Wc), 0u);
+    rw.acc32.assign(static_cast<size_t>(3) * (Wc / 2), 0);
+    rw.acc64.assign(static_cast<size_t>(Wc / 2), 0);
+    rw.acce.assign(static_cast<size_t>(Wc / 2), 0u);
     rw.drow32.resize(static_cast<size_t>(4) * Wc);
     rw.colY.resize(static_cast<size_t>(nc) * 2 * 3 * (s + 2));
     rw.colE.resize(static_cast<size_t>(nc) * 2 * 2 * s);
@@ -472,30 +566,13 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
         const int16_t* __restrict ha = rw.horiz.data() + static_cast<size_t>(a - a_lo) * Wc;
         const uint8_t* __restrict yrow = plane + static_cast<int64_t>(y) * W;
         const bool top = y == y0, bottom = y == y0 + s - 1;
-        // true terms, accumulated per pixel column over the cell row (plain element-wise
-        // loops: they vectorise without reductions; int32 sums are safe for s <= 512)
-        int32_t* __restrict ag = rw.acc32.data();
-        int32_t* __restrict al = ag + Wc;
-        int32_t* __restrict al2 = al + Wc;
-        uint32_t* __restrict ae = rw.acce.data();
-#pragma omp simd
-        for (int j = 0; j < Wc; ++j) {
-            // 16-bit lanes: |Gx|, |Gy| <= 1020, |L| <= 2040, |E| <= 16320
-            const int16_t gx = static_cast<int16_t>((up[j + 1] - up[j - 1]) + 2 * (cu[j + 1] - cu[j - 1]) +
-                                                    (dn[j + 1] - dn[j - 1]));
-            const int16_t gy = static_cast<int16_t>((dn[j - 1] + 2 * dn[j] + dn[j + 1]) -
-                                                    (up[j - 1] + 2 * up[j] + up[j + 1]));
-            const int16_t lap = static_cast<int16_t>(up[j] + dn[j] + cu[j - 1] + cu[j + 1] - 4 * cu[j]);
-            const int16_t e = static_cast<int16_t>(64 * yrow[j] - (v0 * h0[j] + v1 * h1[j]));
-            ag[j] += static_cast<int32_t>(gx) * gx + static_cast<int32_t>(gy) * gy;
-            al[j] += lap;
-            al2[j] += static_cast<int32_t>(lap) * lap;
-            ae[j] += static_cast<uint32_t>(static_cast<int32_t>(e) * e);  // < 2^28; flushed every 16 rows
-        }
-        if ((y - y0) % 16 == 15 || y == y0 + s - 1) {
+        // true terms, accumulated per pair of pixel columns over the cell row
+        accumulate_row(up, cu, dn, yrow, h0, h1, v0, v1, Wc, rw.acc32.data(), rw.acce.data());
+        if ((y - y0) % 8 == 7 || y == y0 + s - 1) {  // E^2 pair sums: at most 8 rows in uint32
             int64_t* __restrict a64 = rw.acc64.data();
-            for (int j = 0; j < Wc; ++j) a64[j] += ae[j];
-            std::fill(ae, ae + Wc, 0u);
+            uint32_t* __restrict ae = rw.acce.data();
+            for (int k = 0; k < Wc / 2; ++k) a64[k] += ae[k];
+            std::fill(ae, ae + Wc / 2, 0u);
         }
         if (top || bottom) {
             // the row replicates itself for the missing neighbour row; the vertical bilinear
@@ -621,12 +698,13 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
         int64_t* cell = cells + static_cast<size_t>(c) * kCellSlots;
         const int32_t* ag = rw.acc32.data();
         const int64_t* ae = rw.acc64.data();
+        const int hw = Wc / 2;
         int64_t sg = 0, s1 = 0, s2 = 0, se = 0;
-        for (int j = c * s; j < (c + 1) * s; ++j) {
-            sg += ag[j];
-            s1 += ag[Wc + j];
-            s2 += ag[2 * Wc + j];
-            se += ae[j];
+        for (int k = c * s / 2; k < (c + 1) * s / 2; ++k) {  // pairs of pixel columns
+            sg += ag[k];
+            s1 += ag[hw + k];
+            s2 += ag[2 * hw + k];
+            se += ae[k];
         }
         cell[0] += sg;
         cell[1] += s1;

@@ -196,3 +196,24 @@ def test_cpp_grid_path_on_a_sub_region() -> None:
     corner = np.ascontiguousarray(coords[(coords[:, 0] >= 200) & (coords[:, 1] >= 150)])  # includes y = H - 32
     assert cstats.grid_cell(img, corner, 32, 2) == 16
     np.testing.assert_array_equal(cstats.tile_stats(img, corner, 32, 2, 1), _per_tile(img, corner, 32))
+
+
+def test_cpp_portable_loop_equals_simd_path(tmp_path) -> None:
+    """TRIPLED_FAST_NO_SIMD=1 switches the grid path's AVX2 row loop off: same bits."""
+    import subprocess
+    import sys
+
+    from tripled_fast.data.tiles import tile_grid
+
+    rng = np.random.default_rng(9)
+    img = rng.integers(0, 256, (130, 200, 3), dtype=np.uint8)
+    coords = np.ascontiguousarray(tile_grid(130, 200, 32, 16), np.int32)
+    np.save(tmp_path / "img.npy", img)
+    np.save(tmp_path / "coords.npy", coords)
+    code = ("import numpy as np, sys; import tripled_fast._cstats as c; d = sys.argv[1]; "
+            "np.save(d + '/out.npy', c.tile_stats(np.load(d + '/img.npy'), np.load(d + '/coords.npy'), 32, 2, 1))")
+    import os
+
+    env = dict(os.environ, TRIPLED_FAST_NO_SIMD="1")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, env=env)
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), cstats.tile_stats(img, coords, 32, 2, 1))
