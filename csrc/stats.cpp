@@ -371,6 +371,7 @@ struct RowWork {
     std::vector<uint32_t> acce;    // Wc/2 column-pair sums of E^2 over at most 8 rows (< 2^32)
     std::vector<int64_t> acc64;    // Wc/2 column-pair sums of E^2
     std::vector<int32_t> drow32;   // 4 x Wc per-pixel edge deltas of one row
+    std::vector<int16_t> erow;     // Wc: E of the current row
     std::vector<int16_t> colY;     // nc x 2 sides x 3 columns x (s + 2) rows of Y
     std::vector<int16_t> colE;     // nc x 2 sides x {true, edge-clamped} x s rows of E
     uint16_t hist4[4 * kBins];
@@ -385,13 +386,14 @@ void accumulate_row_scalar(const int16_t* __restrict up, const int16_t* __restri
                            const int16_t* __restrict dn, const uint8_t* __restrict yrow,
                            const int16_t* __restrict h0, const int16_t* __restrict h1, int32_t v0,
                            int32_t v1, int j0, int Wc, int32_t* __restrict acc,
-                           uint32_t* __restrict ae) {
+                           uint32_t* __restrict ae, int16_t* __restrict erow) {
     const int hw = Wc / 2;
     for (int j = j0; j < Wc; ++j) {
         const int32_t gx = (up[j + 1] - up[j - 1]) + 2 * (cu[j + 1] - cu[j - 1]) + (dn[j + 1] - dn[j - 1]);
         const int32_t gy = (dn[j - 1] + 2 * dn[j] + dn[j + 1]) - (up[j - 1] + 2 * up[j] + up[j + 1]);
         const int32_t lap = up[j] + dn[j] + cu[j - 1] + cu[j + 1] - 4 * cu[j];
         const int32_t e = 64 * yrow[j] - (v0 * h0[j] + v1 * h1[j]);
+        erow[j] = static_cast<int16_t>(e);
         const int k = j / 2;
         acc[k] += gx * gx + gy * gy;
         acc[hw + k] += lap;
@@ -407,7 +409,8 @@ void accumulate_row_scalar(const int16_t* __restrict up, const int16_t* __restri
 __attribute__((target("avx2"))) void accumulate_row_avx2(
     const int16_t* __restrict up, const int16_t* __restrict cu, const int16_t* __restrict dn,
     const uint8_t* __restrict yrow, const int16_t* __restrict h0, const int16_t* __restrict h1,
-    int32_t v0, int32_t v1, int Wc, int32_t* __restrict acc, uint32_t* __restrict ae) {
+    int32_t v0, int32_t v1, int Wc, int32_t* __restrict acc, uint32_t* __restrict ae,
+    int16_t* __restrict erow) {
     const int hw = Wc / 2;
     const __m256i one = _mm256_set1_epi16(1), vv0 = _mm256_set1_epi16(static_cast<int16_t>(v0)),
                   vv1 = _mm256_set1_epi16(static_cast<int16_t>(v1));
@@ -430,6 +433,7 @@ __attribute__((target("avx2"))) void accumulate_row_avx2(
         const __m256i e = _mm256_sub_epi16(
             _mm256_slli_epi16(yv, 6),
             _mm256_add_epi16(_mm256_mullo_epi16(TF_LD(h0 + j), vv0), _mm256_mullo_epi16(TF_LD(h1 + j), vv1)));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(erow + j), e);
         const __m256i g2 = _mm256_add_epi32(_mm256_madd_epi16(gx, gx), _mm256_madd_epi16(gy, gy));
         const int k = j / 2;
         __m256i* pg = reinterpret_cast<__m256i*>(acc + k);
@@ -442,7 +446,7 @@ __attribute__((target("avx2"))) void accumulate_row_avx2(
         _mm256_storeu_si256(pe, _mm256_add_epi32(_mm256_loadu_si256(pe), _mm256_madd_epi16(e, e)));
     }
 #undef TF_LD
-    accumulate_row_scalar(up, cu, dn, yrow, h0, h1, v0, v1, j, Wc, acc, ae);
+    accumulate_row_scalar(up, cu, dn, yrow, h0, h1, v0, v1, j, Wc, acc, ae, erow);
 }
 
 // AVX2 present and not switched off (TRIPLED_FAST_NO_SIMD=1 forces the portable loop, for
@@ -455,14 +459,14 @@ bool cpu_has_avx2() {
 
 void accumulate_row(const int16_t* up, const int16_t* cu, const int16_t* dn, const uint8_t* yrow,
                     const int16_t* h0, const int16_t* h1, int32_t v0, int32_t v1, int Wc,
-                    int32_t* acc, uint32_t* ae) {
+                    int32_t* acc, uint32_t* ae, int16_t* erow) {
 #ifdef TF_HAVE_AVX2_PATH
     if (cpu_has_avx2()) {
-        accumulate_row_avx2(up, cu, dn, yrow, h0, h1, v0, v1, Wc, acc, ae);
+        accumulate_row_avx2(up, cu, dn, yrow, h0, h1, v0, v1, Wc, acc, ae, erow);
         return;
     }
 #endif
-    accumulate_row_scalar(up, cu, dn, yrow, h0, h1, v0, v1, 0, Wc, acc, ae);
+    accumulate_row_scalar(up, cu, dn, yrow, h0, h1, v0, v1, 0, Wc, acc, ae, erow);
 }
 
 // Per row of a cell row: copy what the column deltas need (columns j - 1, j, j + 1 of the first
@@ -473,8 +477,9 @@ __attribute__((optimize("no-tree-vectorize")))
 #endif
 void gather_columns(RowWork& rw, int nc, int s, int yi, const int16_t* up, const int16_t* cu,
                     const int16_t* dn, const uint8_t* yrow, int32_t v0, int32_t v1,
-                    const int16_t* h0, const int16_t* h1, const int32_t* hr0, const int32_t* hr1) {
+                    const int32_t* hr0, const int32_t* hr1) {
     const int stride = s + 2;
+    const int16_t* erow = rw.erow.data();
     int16_t* cy = rw.colY.data() + yi + 1;  // row yi of column buffer 0
     int16_t* ce = rw.colE.data() + yi;
     for (int c = 0; c < nc; ++c) {
@@ -483,9 +488,8 @@ void gather_columns(RowWork& rw, int nc, int s, int yi, const int16_t* up, const
             cy[0] = cu[j - 1];
             cy[stride] = cu[j];
             cy[2 * stride] = cu[j + 1];
-            const int32_t y64 = 64 * yrow[j];
-            ce[0] = static_cast<int16_t>(y64 - (v0 * h0[j] + v1 * h1[j]));
-            ce[s] = static_cast<int16_t>(y64 - (v0 * hr0[2 * c + side] + v1 * hr1[2 * c + side]));
+            ce[0] = erow[j];
+            ce[s] = static_cast<int16_t>(64 * yrow[j] - (v0 * hr0[2 * c + side] + v1 * hr1[2 * c + side]));
         }
     }
     // the rows above the first and below the last row of the cell row
@@ -544,6 +548,7 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
     rw.acc64.assign(static_cast<size_t>(Wc / 2), 0);
     rw.acce.assign(static_cast<size_t>(Wc / 2), 0u);
     rw.drow32.resize(static_cast<size_t>(4) * Wc);
+    rw.erow.resize(static_cast<size_t>(Wc));
     rw.colY.resize(static_cast<size_t>(nc) * 2 * 3 * (s + 2));
     rw.colE.resize(static_cast<size_t>(nc) * 2 * 2 * s);
     int64_t* cells = g.sums.get() + static_cast<size_t>(r) * nc * kCellSlots;
@@ -567,7 +572,8 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
         const uint8_t* __restrict yrow = plane + static_cast<int64_t>(y) * W;
         const bool top = y == y0, bottom = y == y0 + s - 1;
         // true terms, accumulated per pair of pixel columns over the cell row
-        accumulate_row(up, cu, dn, yrow, h0, h1, v0, v1, Wc, rw.acc32.data(), rw.acce.data());
+        accumulate_row(up, cu, dn, yrow, h0, h1, v0, v1, Wc, rw.acc32.data(), rw.acce.data(),
+                       rw.erow.data());
         if ((y - y0) % 8 == 7 || y == y0 + s - 1) {  // E^2 pair sums: at most 8 rows in uint32
             int64_t* __restrict a64 = rw.acc64.data();
             uint32_t* __restrict ae = rw.acce.data();
@@ -638,7 +644,7 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
         // gather what the column deltas need (columns j - 1, j, j + 1 of the first and last
         // column of every cell, and the true / edge-clamped bilinear sums there) into
         // per-column buffers; the deltas are then computed down the columns, vectorised
-        gather_columns(rw, nc, s, y - y0, up, cu, dn, yrow, v0, v1, h0, h1, hr0, hr1);
+        gather_columns(rw, nc, s, y - y0, up, cu, dn, yrow, v0, v1, hr0, hr1);
         if (top || bottom) {
             const int16_t* U = top ? cu : up;  // row-replicated neighbours
             const int16_t* D = bottom ? cu : dn;
