@@ -363,7 +363,7 @@ struct Grid {
 // Scratch of one thread for one cell row.
 struct RowWork {
     std::vector<int16_t> prow[3];  // padded Y rows y-1, y, y+1 (clamped)
-    std::vector<int32_t> bsum;     // (s/2 + 2) block rows x wd box sums
+    std::vector<int16_t> dpad;     // Wc + 4: box sum of each pixel's 2 x 2 block, edge-padded
     std::vector<int16_t> horiz;    // (s/2 + 2) block rows x Wc horizontal interpolation (x4, <= 4080)
     std::vector<int32_t> hrep;     // (s/2 + 2) x nc x 2: horizontal values with the cell's
                                    // left (even) / right (odd) edge clamp (x4)
@@ -469,6 +469,65 @@ void accumulate_row(const int16_t* up, const int16_t* cu, const int16_t* dn, con
     accumulate_row_scalar(up, cu, dn, yrow, h0, h1, v0, v1, 0, Wc, acc, ae, erow);
 }
 
+// One block row of the f = 2 round trip: dp[j] = the 2 x 2 box sum of the block holding
+// column j (from image rows r0, r1; dp is padded: dp[-2], dp[-1] = dp[0], dp[Wc], dp[Wc + 1] =
+// dp[Wc - 1]), and hz[j] = the horizontal bilinear value x 4: 3 dp[j] + dp[j - 2] for even j
+// (left neighbour block), 3 dp[j] + dp[j + 2] for odd j; the padding is the edge clamp.
+void horizontal_row_scalar(const uint8_t* __restrict r0, const uint8_t* __restrict r1, int j0,
+                           int Wc, int16_t* __restrict dp, int16_t* __restrict hz, bool pass1) {
+    if (pass1) {
+        for (int j = j0; j < Wc; j += 2) {
+            const int16_t v = static_cast<int16_t>(r0[j] + r0[j + 1] + r1[j] + r1[j + 1]);
+            dp[j] = dp[j + 1] = v;
+        }
+        return;
+    }
+    for (int j = j0; j < Wc; ++j) hz[j] = static_cast<int16_t>(3 * dp[j] + dp[(j & 1) ? j + 2 : j - 2]);
+}
+
+#ifdef TF_HAVE_AVX2_PATH
+__attribute__((target("avx2"))) void horizontal_row_avx2(const uint8_t* __restrict r0,
+                                                          const uint8_t* __restrict r1, int Wc,
+                                                          int16_t* __restrict dp,
+                                                          int16_t* __restrict hz) {
+    // swap the two int16 of every pair (bytes 0 1 2 3 -> 2 3 0 1)
+    const __m256i swap = _mm256_setr_epi8(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13,
+                                          2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+    int j = 0;
+    for (; j + 16 <= Wc; j += 16) {
+        const __m256i a = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r0 + j)));
+        const __m256i b = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r1 + j)));
+        const __m256i v = _mm256_add_epi16(a, b);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dp + j), _mm256_add_epi16(v, _mm256_shuffle_epi8(v, swap)));
+    }
+    horizontal_row_scalar(r0, r1, j, Wc, dp, hz, true);
+    dp[-2] = dp[-1] = dp[0];
+    dp[Wc] = dp[Wc + 1] = dp[Wc - 1];
+    for (j = 0; j + 16 <= Wc; j += 16) {
+        const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(dp + j));
+        const __m256i l = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(dp + j - 2));
+        const __m256i r = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(dp + j + 2));
+        const __m256i nb = _mm256_blend_epi16(l, r, 0xAA);  // odd lanes from the right
+        const __m256i h = _mm256_add_epi16(_mm256_add_epi16(c, _mm256_slli_epi16(c, 1)), nb);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(hz + j), h);
+    }
+    horizontal_row_scalar(r0, r1, j, Wc, dp, hz, false);
+}
+#endif
+
+void horizontal_row(const uint8_t* r0, const uint8_t* r1, int Wc, int16_t* dp, int16_t* hz) {
+#ifdef TF_HAVE_AVX2_PATH
+    if (cpu_has_avx2()) {
+        horizontal_row_avx2(r0, r1, Wc, dp, hz);
+        return;
+    }
+#endif
+    horizontal_row_scalar(r0, r1, 0, Wc, dp, hz, true);
+    dp[-2] = dp[-1] = dp[0];
+    dp[Wc] = dp[Wc + 1] = dp[Wc - 1];
+    horizontal_row_scalar(r0, r1, 0, Wc, dp, hz, false);
+}
+
 // Per row of a cell row: copy what the column deltas need (columns j - 1, j, j + 1 of the first
 // and last column of every cell; the true and edge-clamped E there) into RowWork's column
 // buffers. Plain scalar copies: vectorising them would only turn them into gathers.
@@ -515,24 +574,20 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
     const int half = s / 2;
     const int a_lo = std::max(0, r * half - 1), a_hi = std::min(hd - 1, (r + 1) * half);
     const int na = a_hi - a_lo + 1;
-    rw.bsum.resize(static_cast<size_t>(na) * wd);
+    rw.dpad.resize(static_cast<size_t>(Wc) + 4);
     rw.horiz.resize(static_cast<size_t>(na) * Wc);
     rw.hrep.resize(static_cast<size_t>(na) * nc * 2);
     for (int k = 0; k < na; ++k) {
         const int a = a_lo + k;
         const uint8_t* __restrict r0 = plane + static_cast<int64_t>(2 * a) * W;
         const uint8_t* __restrict r1 = r0 + W;
-        int32_t* __restrict bs = rw.bsum.data() + static_cast<size_t>(k) * wd;
-        for (int b = 0; b < wd; ++b) bs[b] = r0[2 * b] + r0[2 * b + 1] + r1[2 * b] + r1[2 * b + 1];
         int16_t* __restrict hz = rw.horiz.data() + static_cast<size_t>(k) * Wc;
-        hz[0] = 4 * bs[0];
-        for (int b = 1; b < wd; ++b) hz[2 * b] = bs[b - 1] + 3 * bs[b];
-        for (int b = 0; b + 1 < wd; ++b) hz[2 * b + 1] = 3 * bs[b] + bs[b + 1];
-        hz[Wc - 1] = 4 * bs[wd - 1];
+        int16_t* dp = rw.dpad.data() + 2;  // box sum of pixel j's 2 x 2 block, padded by 2
+        horizontal_row(r0, r1, Wc, dp, hz);
         int32_t* hr = rw.hrep.data() + static_cast<size_t>(k) * nc * 2;
         for (int c = 0; c < nc; ++c) {
-            hr[2 * c] = 4 * bs[c * half];                 // column c s, left edge clamped
-            hr[2 * c + 1] = 4 * bs[c * half + half - 1];  // column c s + s - 1, right edge
+            hr[2 * c] = 4 * dp[c * s];               // column c s, left edge clamped
+            hr[2 * c + 1] = 4 * dp[c * s + s - 1];   // column c s + s - 1, right edge
         }
     }
     for (auto& v : rw.prow) v.resize(static_cast<size_t>(Wc) + 2);
