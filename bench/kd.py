@@ -40,9 +40,26 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 
 
-def load_pool(n_patches: int, patch: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``n_patches`` random ``patch``-side crops of Train400 with fixed sigma-25 noise."""
+# loss weights of each variant (``alone`` = pixel loss only, train_student_alone)
+VARIANTS = {
+    "slkd": lambda a: {"w_drl": a.w_drl, "w_irl": a.w_irl, "w_output": 0.0},
+    "slkd_out": lambda a: {"w_drl": a.w_drl, "w_irl": a.w_irl, "w_output": a.w_output},
+    "drl": lambda a: {"w_drl": a.w_drl, "w_irl": 0.0, "w_output": 0.0},
+    "irl": lambda a: {"w_drl": 0.0, "w_irl": a.w_irl, "w_output": 0.0},
+    "out": lambda a: {"w_drl": 0.0, "w_irl": 0.0, "w_output": a.w_output},
+}
+
+
+def train400_split(val_images: int) -> tuple[list[str], list[str]]:
+    """Sorted Train400 file names: ``(training files, the last val_images held out)``."""
     files = list_images(SHARED / "data/denoise/Train400")
+    return (files[:-val_images], files[-val_images:]) if val_images > 0 else (files, [])
+
+
+def load_pool(n_patches: int, patch: int, seed: int, val_images: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n_patches`` random ``patch``-side crops of Train400 (without the held-out images) with
+    fixed sigma-25 noise."""
+    files, _ = train400_split(val_images)
     rng = np.random.default_rng(seed)
     imgs = [decode_image(SHARED / "data/denoise/Train400" / f, color="gray") for f in files]
     gt = np.empty((n_patches, patch, patch, 1), np.uint8)
@@ -55,11 +72,16 @@ def load_pool(n_patches: int, patch: int, seed: int) -> tuple[np.ndarray, np.nda
     return lq, gt
 
 
-def load_test(max_images: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    files = list_images(SHARED / "data/denoise/BSD68")[:max_images]
+def load_test(max_images: int, val_images: int = 0) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The first ``max_images`` of sorted BSD68, or with ``val_images > 0`` the held-out Train400
+    images (validation); image i gets sigma-25 noise from ``default_rng(i)``."""
+    if val_images > 0:
+        folder, files = SHARED / "data/denoise/Train400", train400_split(val_images)[1]
+    else:
+        folder, files = SHARED / "data/denoise/BSD68", list_images(SHARED / "data/denoise/BSD68")[:max_images]
     out = []
     for i, f in enumerate(files):
-        gt = decode_image(SHARED / "data/denoise/BSD68" / f, color="gray")
+        gt = decode_image(folder / f, color="gray")
         out.append((f, apply_degradation(gt, "noise:sigma=25", np.random.default_rng(i)), gt))
     return out
 
@@ -75,22 +97,35 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--test-images", type=int, default=4)
     ap.add_argument("--match-channels", type=int, default=8)
-    ap.add_argument("--variants", nargs="+", default=["alone", "slkd"])
+    ap.add_argument("--variants", nargs="+", default=["alone", "slkd"], choices=["alone", *VARIANTS])
     ap.add_argument("--w-drl", type=float, default=0.1)
     ap.add_argument("--w-irl", type=float, default=0.1)
+    ap.add_argument("--w-output", type=float, default=1.0, help="output-term weight of the slkd_out variant")
+    ap.add_argument("--stat-norm", default="none", choices=["none", "teacher"])
+    ap.add_argument("--kd-warmup", type=int, default=0)
+    ap.add_argument("--kd-ramp", type=int, default=0)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--val-images", type=int, default=0,
+                    help="> 0: hold out the last N Train400 images and evaluate on them instead of BSD68")
+    ap.add_argument("--fresh-noise", action="store_true",
+                    help="fresh sigma-25 noise and a random 'patch' crop + flip/rotation every batch (no teacher cache)")
+    ap.add_argument("--pool-patch", type=int, default=0, help="side of the pool patches (default: --patch)")
+    ap.add_argument("--no-latency", action="store_true", help="skip the CPU latency measurement")
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "bench" / "kd_results.json"))
     a = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(a.threads)
 
     t0 = time.perf_counter()
     teacher = load_kair_dncnn(SHARED / "weights/dncnn_25_kair.pth")
     arch, t_kwargs = infer_arch(teacher)
-    lq, gt = load_pool(a.patches, a.patch, seed=1234)
-    test = load_test(a.test_images)
+    lq, gt = load_pool(a.patches, a.pool_patch or a.patch, seed=1234, val_images=a.val_images)
+    test = load_test(a.test_images, a.val_images)
     base = KDConfig(
-        steps=a.steps, batch_size=a.batch, patch=a.patch, lr=1e-3, min_lr=1e-5, log_every=25,
+        steps=a.steps, batch_size=a.batch, patch=a.patch, lr=a.lr, min_lr=1e-5, log_every=25,
         w_pixel=1.0, w_drl=a.w_drl, w_irl=a.w_irl, w_output=0.0, match_channels=a.match_channels,
-        cache_teachers=True, ae_steps=a.ae_steps, ae_lr=a.ae_lr, ae_init="teacher",
+        stat_norm=a.stat_norm, kd_warmup=a.kd_warmup, kd_ramp=a.kd_ramp,
+        cache_teachers=not a.fresh_noise, degrade="noise:sigma=25" if a.fresh_noise else "", ae_steps=a.ae_steps, ae_lr=a.ae_lr, ae_init="teacher",
     )
     report: dict = {"args": vars(a), "config": base.to_dict(), "runs": []}
     shape = (1, 1, 256, 256)
@@ -102,29 +137,30 @@ def main() -> None:
     probe, _ = make_student(arch, t_kwargs, in_ch=1, seed=0)
     # one cache (with Teacher A outputs) serves every SLKD variant and seed
     cache = None
-    if any(v != "alone" for v in a.variants):
-        cache = precompute_teachers(teacher, ae.model, probe, (lq, gt), dataclasses.replace(base, w_output=1.0), seed=0)
+    if any(v != "alone" for v in a.variants) and not a.fresh_noise:
+        cache = precompute_teachers(teacher, ae.model, probe, (lq, gt), dataclasses.replace(base, w_output=1.0, w_drl=max(base.w_drl, 1e-3), w_irl=max(base.w_irl, 1e-3)), seed=0)
         report["cache_s"] = cache.seconds
         print("cache", f"{cache.seconds:.1f}s", flush=True)
 
     evcfg = EvalConfig(crop_border=0)
     t_eval = evaluate_pairs(teacher, test, scale=1, cfg=evcfg)
-    t_cost = model_cost(teacher, shape, latency=True)
+    t_cost = model_cost(teacher, shape, latency=not a.no_latency)
     report["teacher"] = {"psnr": t_eval.psnr, "ssim": t_eval.ssim, **t_cost.to_dict()}
     print("teacher", report["teacher"], flush=True)
 
     for seed in a.seeds:
         for variant in a.variants:
             student, s_kwargs = make_student(arch, t_kwargs, in_ch=1, seed=seed)
-            start = time.perf_counter()
+            start, cpu0 = time.perf_counter(), time.process_time()
             if variant == "alone":
                 res = train_student_alone(student, (lq, gt), base, seed=seed)
             else:
-                cfg = dataclasses.replace(base, w_output=1.0 if variant == "slkd_out" else 0.0)
+                cfg = dataclasses.replace(base, **VARIANTS[variant](a))
                 res = distill_model(teacher, ae.model, student, (lq, gt), cfg, seed=seed, cache=cache)
+            train_cpu = time.process_time() - cpu0
             ev = evaluate_pairs(res.student, test, scale=1, cfg=evcfg)
-            cost = model_cost(res.student, shape, latency=True)
-            row = {"variant": variant, "seed": seed, "psnr": ev.psnr, "ssim": ev.ssim, "train_s": time.perf_counter() - start,
+            cost = model_cost(res.student, shape, latency=not a.no_latency)
+            row = {"variant": variant, "seed": seed, "psnr": ev.psnr, "ssim": ev.ssim, "train_s": time.perf_counter() - start, "train_cpu_s": train_cpu,
                    "student_kwargs": s_kwargs, "history": res.history, **cost.to_dict()}
             report["runs"].append(row)
             print(variant, seed, f"psnr={ev.psnr:.3f} ssim={ev.ssim:.4f} train={row['train_s']:.0f}s", flush=True)

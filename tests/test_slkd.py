@@ -223,3 +223,66 @@ def test_run_kd_end_to_end(tmp_path, shared_data) -> None:
     saved = load_file(str(tmp_path / "kd" / "student.safetensors"))
     assert saved["body.0.weight"].shape == (4, 1, 3, 3)
     assert (tmp_path / "kd" / "teacher_b.safetensors").is_file()
+
+
+def test_teacher_spread_is_the_per_dimension_std_with_a_floor() -> None:
+    from tripled_fast.kd.slkd import teacher_spread
+
+    t = torch.tensor([[[0.0, 10.0, 5.0], [2.0, 30.0, 5.0]], [[4.0, 50.0, 5.0], [6.0, 70.0, 5.0]]])  # (N=2, C=2, D=3)
+    s = teacher_spread(t)
+    std0, std1 = float(np.std([0, 2, 4, 6])), float(np.std([10, 30, 50, 70]))
+    assert torch.allclose(s[:2], torch.tensor([std0, std1]))
+    # the constant dimension is floored at 1 % of the mean spread
+    assert float(s[2]) == pytest.approx(0.01 * (std0 + std1) / 3)
+
+
+class _Scaled(nn.Module):
+    """Moments with one statistic multiplied by a constant (a badly scaled dimension)."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = Moments()(x)
+        return torch.cat([m[:, :1] * self.factor, m[:, 1:]], 1)
+
+
+def test_teacher_normalised_statistics_ignore_the_scale_of_a_dimension(shared_data) -> None:
+    teacher = _teacher()
+    student, _ = make_student("dncnn", {"depth": 6, "width": 8, "bn": False}, in_ch=1, max_ratio=None, seed=1)
+    x = torch.from_numpy(_real_patches(shared_data, n=4)).permute(0, 3, 1, 2).float() / 255.0
+    t, s = default_taps(teacher), default_taps(student)
+    lm = LayerMap(encoder=tuple(zip(t.encoder, s.encoder)), decoder=tuple(zip(t.decoder, s.decoder)))
+    enc, dec = [(8, 4)], [(8, 4)]
+
+    def drl(factor: float, norm: str) -> float:
+        loss = SLKDLoss(lm, enc, dec, w_drl=1.0, w_irl=0.0, stat_norm=norm, drl_extractor=_Scaled(factor))
+        return float(_terms(loss, lm, student, teacher, teacher, x, x)["drl"].detach())
+
+    assert drl(1000.0, "teacher") == pytest.approx(drl(1.0, "teacher"), rel=1e-4)
+    assert drl(1000.0, "none") > 10 * drl(1.0, "none")
+    with pytest.raises(ValueError, match="stat_norm"):
+        SLKDLoss(lm, enc, dec, w_drl=1.0, w_irl=0.0, stat_norm="zscore", drl_extractor=Moments())
+
+
+def test_kd_warmup_and_ramp(shared_data) -> None:
+    from tripled_fast.kd.slkd import kd_schedule
+
+    cfg = KDConfig(kd_warmup=2, kd_ramp=4)
+    assert [kd_schedule(s, cfg) for s in range(1, 8)] == [0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+    assert kd_schedule(1, KDConfig()) == 1.0
+    # during the warm-up SLKD is exactly the pixel-only baseline (same batches, no KD gradient)
+    gt = _real_patches(shared_data, n=8, size=24)
+    teacher = _teacher()
+    run = KDConfig(steps=5, batch_size=2, patch=16, w_drl=1.0, w_irl=1.0, w_output=1.0, kd_warmup=5,
+                   degrade="noise:sigma=25", log_every=5)
+    s1, _ = make_student("dncnn", {"depth": 6, "width": 8, "bn": False}, in_ch=1, max_ratio=None, seed=0)
+    s2, _ = make_student("dncnn", {"depth": 6, "width": 8, "bn": False}, in_ch=1, max_ratio=None, seed=0)
+    kd = distill_model(teacher, clean_autoencoder_copy(teacher), s1, gt, run, seed=0,
+                       drl_extractor=Moments(), irl_extractor=Moments())
+    base = train_student_alone(s2, gt, run, seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(kd.student.state_dict().values(), base.student.state_dict().values()))
+    assert kd.history[0]["drl"] == 0.0 and kd.history[0]["output"] == 0.0
+    with pytest.raises(ValueError, match="kd_warmup"):
+        distill_model(teacher, None, s1, gt, dataclasses.replace(run, kd_warmup=-1))

@@ -292,6 +292,7 @@ class KDConfig(StrictConfig):
     w_irl: float = 0.1
     w_output: float = 0.0
     stat_loss: str = "l1"                      # l1 | l2 on the extracted statistics
+    stat_norm: str = "none"                    # none | teacher: divide each statistic by the teacher's spread
     match_channels: Optional[int] = None       # compare at most this many teacher channels per pair (cost)
     # optimisation
     steps: int = 2000
@@ -299,6 +300,8 @@ class KDConfig(StrictConfig):
     patch: int = 40                            # GT crop side per sample
     lr: float = 1e-3
     min_lr: float = 1e-6
+    kd_warmup: int = 0                         # first steps with the pixel loss only
+    kd_ramp: int = 0                           # then the KD weights ramp linearly 0 -> 1 over this many steps
     log_every: int = 50
     device: str = "auto"
     seed: int = 0

@@ -62,7 +62,9 @@ __all__ = [
     "load_teacher",
     "run_kd",
     "training_pool",
+    "kd_schedule",
     "stat_distance",
+    "teacher_spread",
     "train_student_alone",
 ]
 
@@ -144,6 +146,16 @@ class FeatureAdapter(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)
+
+
+def teacher_spread(t: torch.Tensor, floor: float = 0.01) -> torch.Tensor:
+    """Per-dimension spread of ``(..., D)`` teacher statistics: the population std over all
+    leading dimensions, floored at ``floor`` x its mean over the dimensions (and at 1e-12);
+    shape ``(D,)``, no gradient."""
+    with torch.no_grad():
+        flat = t.reshape(-1, t.shape[-1])
+        std = flat.std(0, unbiased=False) if flat.shape[0] > 1 else flat.new_zeros(flat.shape[1])
+        return std.clamp_min(max(float(std.mean()) * floor, 1e-12))
 
 
 # --------------------------------------------------------------------------- feature taps
@@ -233,6 +245,11 @@ class SLKDLoss(nn.Module):
         dec_channels: ``(teacher_ch, student_ch)`` per decoder pair.
         weights: ``w_pixel``, ``w_drl``, ``w_irl``, ``w_output``.
         stat_loss: ``"l1"`` or ``"l2"``.
+        stat_norm: ``"none"``, or ``"teacher"``: before the distance, every statistic dimension
+            of student and teacher is divided by the spread (population std over the batch and
+            channels) of the teacher's statistics in that dimension, floored at ``0.01`` x the mean
+            spread of all dimensions, so that e.g. BRISQUE shape parameters (0.2-10) and
+            variances (~0.01) weigh alike.
         match_channels: compare at most this many teacher channels per pair (an evenly spaced
             subset, the adapters map onto it) - a cost control, the extractors run per channel.
         drl_extractor, irl_extractor: single-channel extractors (default BRISQUE / PIQE features).
@@ -249,6 +266,7 @@ class SLKDLoss(nn.Module):
         w_irl: float = 0.1,
         w_output: float = 0.0,
         stat_loss: str = "l1",
+        stat_norm: str = "none",
         drl_extractor: nn.Module | None = None,
         irl_extractor: nn.Module | None = None,
         match_channels: int | None = None,
@@ -263,6 +281,9 @@ class SLKDLoss(nn.Module):
             if not math.isfinite(w) or w < 0:
                 raise ValueError(f"kd.{name}: expected a finite weight >= 0, got {w}")
         stat_distance(torch.zeros(1), torch.zeros(1), stat_loss)  # validates the name
+        if stat_norm not in ("none", "teacher"):
+            raise ValueError(f"kd.stat_norm: expected 'none' or 'teacher', got {stat_norm!r}")
+        self.stat_norm = stat_norm
         self.layer_map = layer_map
         self.weights = {"pixel": w_pixel, "drl": w_drl, "irl": w_irl, "output": w_output}
         self.stat_loss = stat_loss
@@ -336,7 +357,11 @@ class SLKDLoss(nn.Module):
             fs = adapter(feats_s[s_name])
             if sizes is not None and fs.shape[-2:] != tuple(sizes[i]):
                 fs = F.interpolate(fs, size=tuple(sizes[i]), mode="bilinear", align_corners=False)
-            total = total + stat_distance(stats(fs), targets[i], self.stat_loss)
+            s_stats, t_stats = stats(fs), targets[i]
+            if self.stat_norm == "teacher":
+                spread = teacher_spread(t_stats)
+                s_stats, t_stats = s_stats / spread, t_stats / spread
+            total = total + stat_distance(s_stats, t_stats, self.stat_loss)
         return total / len(pairs)
 
     def forward(
@@ -349,6 +374,7 @@ class SLKDLoss(nn.Module):
         feats_b: Mapping[str, torch.Tensor] | None = None,
         out_a: torch.Tensor | None = None,
         targets: tuple[Sequence[torch.Tensor], Sequence[torch.Tensor]] | None = None,
+        kd_scale: float = 1.0,
     ) -> dict[str, torch.Tensor]:
         """Loss terms and their weighted ``total``.
 
@@ -361,6 +387,8 @@ class SLKDLoss(nn.Module):
             targets: precomputed :meth:`teacher_targets` (replaces ``feats_a`` / ``feats_b``;
                 student maps are then resized to the teacher tap size only if they differ from
                 the student's own).
+            kd_scale: multiplies ``w_drl``, ``w_irl`` and ``w_output`` (warm-up / ramp); at 0
+                the KD terms are not computed and reported as 0.
         Returns:
             ``{"pixel", "drl", "irl", "output", "total"}`` scalars (unused terms are 0).
         """
@@ -372,17 +400,20 @@ class SLKDLoss(nn.Module):
             dec_sizes = [tuple(feats_b[t].shape[-2:]) for t, _ in self.layer_map.decoder] if feats_b else None
         else:
             enc_sizes = dec_sizes = None
+        if not math.isfinite(kd_scale) or kd_scale < 0:
+            raise ValueError(f"SLKDLoss: kd_scale must be a finite value >= 0, got {kd_scale}")
         zero = out_s.new_zeros(())
         terms = {"pixel": F.l1_loss(out_s, gt), "drl": zero, "irl": zero, "output": zero}
-        if self.drl_stats is not None:
+        if self.drl_stats is not None and kd_scale > 0:
             terms["drl"] = self._term(self.drl_stats, self.enc_adapters, self.layer_map.encoder, feats_s, targets[0], enc_sizes)
-        if self.irl_stats is not None:
+        if self.irl_stats is not None and kd_scale > 0:
             terms["irl"] = self._term(self.irl_stats, self.dec_adapters, self.layer_map.decoder, feats_s, targets[1], dec_sizes)
-        if self.weights["output"] > 0:
+        if self.weights["output"] > 0 and kd_scale > 0:
             if out_a is None:
                 raise ValueError("SLKDLoss: w_output > 0 needs Teacher A's output")
             terms["output"] = F.l1_loss(out_s, out_a.detach())
-        terms["total"] = sum((self.weights[k] * terms[k] for k in ("pixel", "drl", "irl", "output")), zero)
+        w = {k: self.weights[k] * (1.0 if k == "pixel" else kd_scale) for k in self.weights}
+        terms["total"] = sum((w[k] * terms[k] for k in ("pixel", "drl", "irl", "output")), zero)
         return terms
 
 
@@ -575,6 +606,7 @@ def _loss_module(
     return SLKDLoss(
         layer_map, enc_ch, dec_ch,
         w_pixel=cfg.w_pixel, w_drl=cfg.w_drl, w_irl=cfg.w_irl, w_output=cfg.w_output, stat_loss=cfg.stat_loss,
+        stat_norm=cfg.stat_norm,
         drl_extractor=(drl_extractor or build_extractor("brisque")) if cfg.w_drl > 0 else None,
         irl_extractor=(irl_extractor or build_extractor("piqe")) if cfg.w_irl > 0 else None,
         match_channels=cfg.match_channels,
@@ -694,6 +726,8 @@ def distill_model(
             f"kd: expected steps >= 0, batch_size >= 1, patch >= 1, log_every >= 1; got "
             f"{cfg.steps}, {cfg.batch_size}, {cfg.patch}, {cfg.log_every}"
         )
+    if cfg.kd_warmup < 0 or cfg.kd_ramp < 0:
+        raise ValueError(f"kd: expected kd_warmup >= 0 and kd_ramp >= 0, got {cfg.kd_warmup}, {cfg.kd_ramp}")
     pool = as_patch_pool(train_pairs, scale=cfg.scale)
     uses_teachers = cfg.w_drl > 0 or cfg.w_irl > 0 or cfg.w_output > 0
     if cache is None and cfg.cache_teachers and uses_teachers:
@@ -743,11 +777,14 @@ def distill_model(
         else:
             lq_np, gt_np = _draw_batch(rng, pool, cfg)
             lq, gt = to_tensor(lq_np, device), to_tensor(gt_np, device)
-            enc, dec, out_a = _teacher_step(teacher_a, teacher_b, loss_fn, lq, gt, cfg.w_output > 0)
+            if kd_schedule(step, cfg) > 0:
+                enc, dec, out_a = _teacher_step(teacher_a, teacher_b, loss_fn, lq, gt, cfg.w_output > 0)
+            else:  # warm-up: the KD terms are off, the teachers need not run
+                enc, dec, out_a = [], [], None
             targets = (enc, dec)
         out_s, feats_s = forward_with_taps(student, lq, s_taps)
         assert out_s is not None
-        terms = loss_fn(out_s=out_s, gt=gt, feats_s=feats_s, out_a=out_a, targets=targets)
+        terms = loss_fn(out_s=out_s, gt=gt, feats_s=feats_s, out_a=out_a, targets=targets, kd_scale=kd_schedule(step, cfg))
         opt.zero_grad(set_to_none=True)
         terms["total"].backward()
         opt.step()
@@ -765,6 +802,16 @@ def distill_model(
         student=student, loss_module=loss_fn, teacher_b=out_teacher_b, layer_map=layer_map,
         history=history, losses=losses, seconds=time.perf_counter() - start, teacher_b_seconds=tb_seconds,
     )
+
+
+def kd_schedule(step: int, cfg: KDConfig) -> float:
+    """Factor on the KD weights at 1-based ``step``: 0 for the first ``cfg.kd_warmup`` steps
+    (pixel loss only), then a linear ramp to 1 over ``cfg.kd_ramp`` steps, then 1."""
+    if step <= cfg.kd_warmup:
+        return 0.0
+    if cfg.kd_ramp <= 0:
+        return 1.0
+    return min(1.0, (step - cfg.kd_warmup) / cfg.kd_ramp)
 
 
 def train_student_alone(
