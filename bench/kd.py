@@ -104,6 +104,7 @@ def main() -> None:
     ap.add_argument("--stat-norm", default="none", choices=["none", "teacher"])
     ap.add_argument("--kd-warmup", type=int, default=0)
     ap.add_argument("--kd-ramp", type=int, default=0)
+    ap.add_argument("--kd-grad-ratio", type=float, default=None)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--val-images", type=int, default=0,
                     help="> 0: hold out the last N Train400 images and evaluate on them instead of BSD68")
@@ -111,6 +112,7 @@ def main() -> None:
                     help="fresh sigma-25 noise and a random 'patch' crop + flip/rotation every batch (no teacher cache)")
     ap.add_argument("--pool-patch", type=int, default=0, help="side of the pool patches (default: --patch)")
     ap.add_argument("--no-latency", action="store_true", help="skip the CPU latency measurement")
+    ap.add_argument("--skip-teacher", action="store_true", help="do not evaluate / time the teacher (another run does)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "bench" / "kd_results.json"))
     a = ap.parse_args()
@@ -124,7 +126,7 @@ def main() -> None:
     base = KDConfig(
         steps=a.steps, batch_size=a.batch, patch=a.patch, lr=a.lr, min_lr=1e-5, log_every=25,
         w_pixel=1.0, w_drl=a.w_drl, w_irl=a.w_irl, w_output=0.0, match_channels=a.match_channels,
-        stat_norm=a.stat_norm, kd_warmup=a.kd_warmup, kd_ramp=a.kd_ramp,
+        stat_norm=a.stat_norm, kd_warmup=a.kd_warmup, kd_ramp=a.kd_ramp, kd_grad_ratio=a.kd_grad_ratio,
         cache_teachers=not a.fresh_noise, degrade="noise:sigma=25" if a.fresh_noise else "", ae_steps=a.ae_steps, ae_lr=a.ae_lr, ae_init="teacher",
     )
     report: dict = {"args": vars(a), "config": base.to_dict(), "runs": []}
@@ -143,10 +145,11 @@ def main() -> None:
         print("cache", f"{cache.seconds:.1f}s", flush=True)
 
     evcfg = EvalConfig(crop_border=0)
-    t_eval = evaluate_pairs(teacher, test, scale=1, cfg=evcfg)
-    t_cost = model_cost(teacher, shape, latency=not a.no_latency)
-    report["teacher"] = {"psnr": t_eval.psnr, "ssim": t_eval.ssim, **t_cost.to_dict()}
-    print("teacher", report["teacher"], flush=True)
+    if not a.skip_teacher:
+        t_eval = evaluate_pairs(teacher, test, scale=1, cfg=evcfg)
+        t_cost = model_cost(teacher, shape, latency=not a.no_latency)
+        report["teacher"] = {"psnr": t_eval.psnr, "ssim": t_eval.ssim, **t_cost.to_dict()}
+        print("teacher", report["teacher"], flush=True)
 
     for seed in a.seeds:
         for variant in a.variants:

@@ -286,3 +286,54 @@ def test_kd_warmup_and_ramp(shared_data) -> None:
     assert kd.history[0]["drl"] == 0.0 and kd.history[0]["output"] == 0.0
     with pytest.raises(ValueError, match="kd_warmup"):
         distill_model(teacher, None, s1, gt, dataclasses.replace(run, kd_warmup=-1))
+
+
+def test_balanced_backward_caps_the_kd_gradient_at_the_ratio() -> None:
+    from tripled_fast.kd.slkd import balanced_backward
+
+    torch.manual_seed(0)
+    net, adapter = nn.Linear(4, 3), nn.Linear(3, 2)
+    x, y = torch.randn(5, 4), torch.randn(5, 3)
+
+    def terms() -> dict[str, torch.Tensor]:
+        out = net(x)
+        pixel = (out - y).abs().mean()
+        drl = 50.0 * adapter(out).pow(2).mean()  # a KD term with a far larger gradient
+        return {"pixel": pixel, "drl": drl, "total": 2.0 * pixel + drl}
+
+    params = list(net.parameters())
+
+    def grads(loss: torch.Tensor, ps: list[nn.Parameter]) -> list[torch.Tensor]:
+        return list(torch.autograd.grad(loss, ps, allow_unused=False))
+
+    t = terms()
+    g_pix = grads(2.0 * t["pixel"], params)
+    t = terms()
+    g_kd = grads(t["drl"], params + list(adapter.parameters()))
+    n_pix = torch.sqrt(sum(g.pow(2).sum() for g in g_pix))
+    n_kd = torch.sqrt(sum(g.pow(2).sum() for g in g_kd[:2]))
+    scale = balanced_backward(terms(), 2.0, params, list(adapter.parameters()), ratio=0.5)
+    assert scale == pytest.approx(float(0.5 * n_pix / n_kd), rel=1e-5) and scale < 1
+    for p, gp, gk in zip(params, g_pix, g_kd):
+        assert torch.allclose(p.grad, gp + scale * gk, atol=1e-6)
+    for p, gk in zip(adapter.parameters(), g_kd[2:]):
+        assert torch.allclose(p.grad, scale * gk, atol=1e-6)
+    # a generous ratio leaves the plain backward unchanged
+    for p in [*params, *adapter.parameters()]:
+        p.grad = None
+    assert balanced_backward(terms(), 2.0, params, list(adapter.parameters()), ratio=1e6) == 1.0
+    for p, gp, gk in zip(params, g_pix, g_kd):
+        assert torch.allclose(p.grad, gp + gk, atol=1e-5)
+
+
+def test_kd_grad_ratio_runs_in_the_loop(shared_data) -> None:
+    gt = _real_patches(shared_data, n=8, size=24)
+    teacher = _teacher()
+    cfg = KDConfig(steps=4, batch_size=2, patch=16, w_drl=1.0, w_irl=1.0, w_output=1.0, kd_grad_ratio=0.1,
+                   degrade="noise:sigma=25", log_every=2)
+    s, _ = make_student("dncnn", {"depth": 6, "width": 8, "bn": False}, in_ch=1, max_ratio=None, seed=0)
+    res = distill_model(teacher, clean_autoencoder_copy(teacher), s, gt, cfg, seed=0,
+                        drl_extractor=Moments(), irl_extractor=Moments())
+    assert all(np.isfinite(res.losses)) and 0 < res.history[-1]["kd_grad_scale"] <= 1.0
+    with pytest.raises(ValueError, match="kd_grad_ratio"):
+        distill_model(teacher, None, s, gt, dataclasses.replace(cfg, kd_grad_ratio=0.0))

@@ -302,6 +302,7 @@ class KDConfig(StrictConfig):
     min_lr: float = 1e-6
     kd_warmup: int = 0                         # first steps with the pixel loss only
     kd_ramp: int = 0                           # then the KD weights ramp linearly 0 -> 1 over this many steps
+    kd_grad_ratio: Optional[float] = None      # cap the KD gradient norm on the student at this x the pixel one
     log_every: int = 50
     device: str = "auto"
     seed: int = 0

@@ -62,6 +62,7 @@ __all__ = [
     "load_teacher",
     "run_kd",
     "training_pool",
+    "balanced_backward",
     "kd_schedule",
     "stat_distance",
     "teacher_spread",
@@ -726,6 +727,8 @@ def distill_model(
             f"kd: expected steps >= 0, batch_size >= 1, patch >= 1, log_every >= 1; got "
             f"{cfg.steps}, {cfg.batch_size}, {cfg.patch}, {cfg.log_every}"
         )
+    if cfg.kd_grad_ratio is not None and not (math.isfinite(cfg.kd_grad_ratio) and cfg.kd_grad_ratio > 0):
+        raise ValueError(f"kd.kd_grad_ratio: expected a positive number or None, got {cfg.kd_grad_ratio}")
     if cfg.kd_warmup < 0 or cfg.kd_ramp < 0:
         raise ValueError(f"kd: expected kd_warmup >= 0 and kd_ramp >= 0, got {cfg.kd_warmup}, {cfg.kd_ramp}")
     pool = as_patch_pool(train_pairs, scale=cfg.scale)
@@ -756,7 +759,8 @@ def distill_model(
         out_teacher_b = teacher_b
     student = student.to(device).train()
     loss_fn = _loss_module(layer_map, enc_ch, dec_ch, cfg, seed, drl_extractor, irl_extractor).to(device)
-    params = [p for p in student.parameters() if p.requires_grad] + loss_fn.adapter_parameters()
+    s_params = [p for p in student.parameters() if p.requires_grad]
+    params = s_params + loss_fn.adapter_parameters()
     opt = torch.optim.Adam(params, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.steps, 1), eta_min=cfg.min_lr)
     rng = np.random.default_rng(seed)
@@ -786,7 +790,12 @@ def distill_model(
         assert out_s is not None
         terms = loss_fn(out_s=out_s, gt=gt, feats_s=feats_s, out_a=out_a, targets=targets, kd_scale=kd_schedule(step, cfg))
         opt.zero_grad(set_to_none=True)
-        terms["total"].backward()
+        if cfg.kd_grad_ratio is not None and kd_schedule(step, cfg) > 0:
+            terms["kd_grad_scale"] = torch.tensor(
+                balanced_backward(terms, loss_fn.weights["pixel"], s_params, loss_fn.adapter_parameters(), cfg.kd_grad_ratio)
+            )
+        else:
+            terms["total"].backward()
         opt.step()
         sched.step()
         losses.append(float(terms["total"].detach()))
@@ -802,6 +811,42 @@ def distill_model(
         student=student, loss_module=loss_fn, teacher_b=out_teacher_b, layer_map=layer_map,
         history=history, losses=losses, seconds=time.perf_counter() - start, teacher_b_seconds=tb_seconds,
     )
+
+
+def balanced_backward(
+    terms: Mapping[str, torch.Tensor],
+    w_pixel: float,
+    student_params: Sequence[nn.Parameter],
+    extra_params: Sequence[nn.Parameter],
+    ratio: float,
+) -> float:
+    """Backward of ``terms["total"]`` with the KD part's gradient on the student capped.
+
+    The total is split into the pixel part ``w_pixel * terms["pixel"]`` and the KD part (the
+    rest). When the KD part's gradient norm over ``student_params`` exceeds ``ratio`` x the
+    pixel part's, the KD gradient is scaled down to exactly that ratio (for the student and
+    ``extra_params``, e.g. the adapters). Accumulates into ``.grad``; returns the scale used
+    (1.0 when no capping was needed).
+    """
+    pix = w_pixel * terms["pixel"]
+    kd = terms["total"] - pix
+    s_params = list(student_params)
+    params = s_params + list(extra_params)
+    g_pix = torch.autograd.grad(pix, s_params, retain_graph=True, allow_unused=True)
+    g_kd = torch.autograd.grad(kd, params, allow_unused=True) if kd.requires_grad else (None,) * len(params)
+
+    def norm(gs: Sequence[torch.Tensor | None]) -> float:
+        return math.sqrt(sum(float(g.detach().pow(2).sum()) for g in gs if g is not None))
+
+    n_pix, n_kd = norm(g_pix), norm(g_kd[: len(s_params)])
+    scale = 1.0 if n_kd <= ratio * n_pix else ratio * n_pix / n_kd
+    for i, p in enumerate(params):
+        g = g_kd[i] * scale if g_kd[i] is not None else None
+        if i < len(s_params) and g_pix[i] is not None:
+            g = g_pix[i] if g is None else g + g_pix[i]
+        if g is not None:
+            p.grad = g if p.grad is None else p.grad + g
+    return scale
 
 
 def kd_schedule(step: int, cfg: KDConfig) -> float:
