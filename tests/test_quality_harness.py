@@ -66,3 +66,21 @@ def test_rejects_unknown_method(folders, tmp_path) -> None:
             "--methods", "random,magic", "--out", str(tmp_path / "x")]
     with pytest.raises(ValueError, match="magic"):
         run_quality(config_from_args(build_parser().parse_args(argv)), log=lambda s: None)
+
+
+def test_max_test_images_limits_every_degradation(folders, tmp_path) -> None:
+    """With several --degrade specs the cap applies per degraded copy: the first N images of the
+    concatenated list would all carry the first degradation."""
+    from tripled_fast.data.sources import collect_pairs
+
+    test = tmp_path / "t"
+    test.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((16, 16), 40 * i, np.uint8)).save(test / f"t{i}.png")
+    argv = [str(folders / "pool"), "--degrade", "noise:sigma=25", "--degrade", "blur:sigma=1.5",
+            "--test", str(test), "--max-test-images", "2", "--out", str(tmp_path / "x")]
+    cfg = config_from_args(build_parser().parse_args(argv))
+    assert [s.max_images for s in cfg.tests[0].sources] == [2, 2]
+    assert cfg.eval.max_images is None and all(s.max_images is None for s in cfg.pool)
+    pairs = collect_pairs(cfg.tests[0].sources)
+    assert sorted(p.task for p in pairs) == ["deblur", "deblur", "denoise", "denoise"]

@@ -396,7 +396,8 @@ def build_parser(prog: str = "tripled-fast bench-quality") -> argparse.ArgumentP
     p.add_argument("--patch", type=int, help="GT patch side")
     p.add_argument("--stride", type=int, help="patch stride")
     p.add_argument("--holdout", type=float, help="hold out this fraction of pool images as test set 'holdout'")
-    p.add_argument("--max-test-images", type=int, help="evaluate at most this many images per test set")
+    p.add_argument("--max-test-images", type=int,
+                   help="evaluate the first N images of every test source (per degradation with several --degrade)")
     p.add_argument("--max-images", type=int, help="use at most this many pool images per source")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key, e.g. select.complexity_weight=0 or train.arch_kwargs={width: 32}")
@@ -433,9 +434,12 @@ def config_from_args(args: argparse.Namespace) -> QualityConfig:
         for t in args.test:
             gt, _, rest = t.partition(":")
             lq, _, tmpl = rest.partition(":")
-            srcs = _sources(gt, lq or None, args.degrade, args.scale, None, tmpl or "{}")
+            # --max-test-images limits every source (each degradation of an all-in-one test set), not
+            # the concatenated list, whose first images would all carry the first degradation
+            srcs = _sources(gt, lq or None, args.degrade, args.scale, args.max_test_images, tmpl or "{}")
             for s in srcs:
-                s.pop("max_images", None)
+                if s["max_images"] is None:
+                    s.pop("max_images")
             tests.append({"name": Path(gt.rstrip("/")).name if not lq else Path(gt.rstrip("/")).parent.name + "/" +
                           Path(gt.rstrip("/")).name, "sources": srcs})
         data["tests"] = tests
@@ -449,7 +453,7 @@ def config_from_args(args: argparse.Namespace) -> QualityConfig:
     for key in ("patch", "stride"):
         if getattr(args, key) is not None:
             data.setdefault("tiles", {})[key] = getattr(args, key)
-    if args.max_test_images is not None:
+    if args.max_test_images is not None and not args.test:  # test sets from --config: cap the whole set
         data.setdefault("eval", {})["max_images"] = args.max_test_images
     # nested defaults that differ from the pipeline's (small CPU setting) stay unless overridden
     base = QualityConfig().to_dict()
