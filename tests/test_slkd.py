@@ -337,3 +337,60 @@ def test_kd_grad_ratio_runs_in_the_loop(shared_data) -> None:
     assert all(np.isfinite(res.losses)) and 0 < res.history[-1]["kd_grad_scale"] <= 1.0
     with pytest.raises(ValueError, match="kd_grad_ratio"):
         distill_model(teacher, None, s, gt, dataclasses.replace(cfg, kd_grad_ratio=0.0))
+
+
+def test_irl_skip_feeds_the_student_input_to_the_decoder_adapters(shared_data) -> None:
+    teacher = _teacher()
+    student, _ = make_student("dncnn", {"depth": 6, "width": 8, "bn": False}, in_ch=1, max_ratio=None, seed=1)
+    t, s = default_taps(teacher), default_taps(student)
+    lm = LayerMap(encoder=tuple(zip(t.encoder, s.encoder)), decoder=tuple(zip(t.decoder, s.decoder)))
+    loss = SLKDLoss(lm, [(8, 4)], [(8, 4)], w_drl=0.0, w_irl=1.0, irl_extractor=Moments(), irl_skip=1)
+    # the decoder adapter maps 4 student channels + 1 input channel onto the 8 teacher channels
+    assert loss.dec_adapters[0].conv.weight.shape == (8, 5, 1, 1)
+    x = torch.from_numpy(_real_patches(shared_data, n=2)).permute(0, 3, 1, 2).float() / 255.0
+    out_s, fs = forward_with_taps(student, x, [n for _, n in lm.decoder])
+    with torch.no_grad():
+        _, fb = forward_with_taps(teacher, x, [n for n, _ in lm.decoder])
+    with pytest.raises(ValueError, match="irl_skip=1 needs the student input"):
+        loss(out_s=out_s, gt=x, feats_s=fs, feats_b=fb)
+    terms = loss(out_s=out_s, gt=x, feats_s=fs, feats_b=fb, lq=x)
+    # equals the same adapter applied by hand to [features, input]
+    with torch.no_grad():
+        fs_manual = loss.dec_adapters[0](torch.cat([fs[lm.decoder[0][1]], x], 1))
+        want = (Moments()(fs_manual.reshape(-1, 1, 24, 24)) - Moments()(fb[lm.decoder[0][0]].reshape(-1, 1, 24, 24))).abs().mean()
+    assert float(terms["irl"].detach()) == pytest.approx(float(want), rel=1e-6)
+    # the IRL gradient reaches the input weights of the adapter
+    terms["total"].backward()
+    assert float(loss.dec_adapters[0].conv.weight.grad[:, 4].abs().sum()) > 0
+    # a student input resized to the tap when the sizes differ (e.g. SR students)
+    small = torch.nn.functional.avg_pool2d(x, 2)
+    terms_small = loss(out_s=out_s, gt=x, feats_s={k: v.detach() for k, v in fs.items()}, feats_b=fb, lq=small)
+    assert torch.isfinite(terms_small["irl"])
+    with pytest.raises(ValueError, match="irl_skip must be"):
+        SLKDLoss(lm, [(8, 4)], [(8, 4)], w_drl=0.0, w_irl=1.0, irl_extractor=Moments(), irl_skip=-1)
+    # the loop passes the input through: a short run with kd.irl_skip trains
+    cfg = KDConfig(steps=4, batch_size=2, patch=16, w_drl=0.0, w_irl=1.0, irl_skip=True, degrade="noise:sigma=25", ae_steps=2, log_every=2)
+    res = distill_model(teacher, None, student, _real_patches(shared_data, n=4), cfg, seed=0, irl_extractor=Moments())
+    assert res.loss_module.irl_skip == 1 and res.history[-1]["irl"] > 0
+
+
+def test_adapter_fit_trains_only_the_adapters_during_the_warmup(shared_data) -> None:
+    gt = _real_patches(shared_data, n=8, size=24)
+    teacher = _teacher()
+    cfg = KDConfig(steps=3, batch_size=2, patch=16, w_drl=1.0, w_irl=1.0, w_output=1.0, kd_warmup=3, adapter_fit=2,
+                   degrade="noise:sigma=25", ae_steps=2, log_every=1)
+    s1, _ = make_student("dncnn", {"depth": 6, "width": 8, "bn": False}, in_ch=1, max_ratio=None, seed=0)
+    s2 = copy.deepcopy(s1)
+    kd = distill_model(teacher, None, s1, gt, cfg, seed=0, drl_extractor=Moments(), irl_extractor=Moments())
+    alone = train_student_alone(s2, gt, cfg, seed=0)
+    # the student sees the pixel loss only: bit-identical to the pixel-only run
+    for (k, a), b in zip(s1.state_dict().items(), s2.state_dict().values()):
+        assert torch.equal(a, b), k
+    # step 1 is plain warm-up, steps 2-3 fit the adapters (KD terms reported, output term off)
+    assert kd.history[0]["drl"] == 0.0 and kd.history[1]["drl"] > 0 and kd.history[2]["irl"] > 0
+    assert all(h["output"] == 0.0 for h in kd.history)
+    assert [h["pixel"] for h in kd.history] == [h["pixel"] for h in alone.history]
+    fresh = SLKDLoss(kd.layer_map, [(8, 4)], [(8, 4)], w_drl=1.0, w_irl=1.0, drl_extractor=Moments(), irl_extractor=Moments())
+    assert not torch.equal(fresh.enc_adapters[0].conv.weight, kd.loss_module.enc_adapters[0].conv.weight)
+    with pytest.raises(ValueError, match="adapter_fit"):
+        distill_model(teacher, None, s1, gt, dataclasses.replace(cfg, adapter_fit=-1), seed=0)

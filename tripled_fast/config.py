@@ -294,6 +294,7 @@ class KDConfig(StrictConfig):
     stat_loss: str = "l1"                      # l1 | l2 on the extracted statistics
     stat_norm: str = "none"                    # none | teacher: divide each statistic by the teacher's spread
     match_channels: Optional[int] = None       # compare at most this many teacher channels per pair (cost)
+    irl_skip: bool = False                     # IRL adapters also see the student's input image (residual students)
     # optimisation
     steps: int = 2000
     batch_size: int = 16
@@ -302,6 +303,7 @@ class KDConfig(StrictConfig):
     min_lr: float = 1e-6
     kd_warmup: int = 0                         # first steps with the pixel loss only
     kd_ramp: int = 0                           # then the KD weights ramp linearly 0 -> 1 over this many steps
+    adapter_fit: int = 0                       # last warm-up steps that fit the adapters on detached student features
     kd_grad_ratio: Optional[float] = None      # cap the KD gradient norm on the student at this x the pixel one
     log_every: int = 50
     device: str = "auto"

@@ -254,6 +254,12 @@ class SLKDLoss(nn.Module):
         match_channels: compare at most this many teacher channels per pair (an evenly spaced
             subset, the adapters map onto it) - a cost control, the extractors run per channel.
         drl_extractor, irl_extractor: single-channel extractors (default BRISQUE / PIQE features).
+        irl_skip: number of input-image channels the decoder (IRL) adapters also see: the
+            student's input, resized to the tap, is concatenated to its decoder features before
+            the 1x1 adapter (0 = off). A residual student (output = input - f(features)) keeps
+            only the degradation in its last features, while Teacher B's carry the clean image;
+            with the input at hand the adapter can form the student's reconstruction, so IRL
+            shapes it instead of pulling the residual features towards image content.
     """
 
     def __init__(
@@ -271,9 +277,13 @@ class SLKDLoss(nn.Module):
         drl_extractor: nn.Module | None = None,
         irl_extractor: nn.Module | None = None,
         match_channels: int | None = None,
+        irl_skip: int = 0,
         seed: int = 0,
     ) -> None:
         super().__init__()
+        if irl_skip < 0:
+            raise ValueError(f"SLKDLoss: irl_skip must be a channel count >= 0, got {irl_skip}")
+        self.irl_skip = irl_skip
         if match_channels is not None and match_channels < 1:
             raise ValueError(f"kd.match_channels: expected a positive integer or None, got {match_channels}")
         if len(enc_channels) != len(layer_map.encoder) or len(dec_channels) != len(layer_map.decoder):
@@ -299,7 +309,7 @@ class SLKDLoss(nn.Module):
             FeatureAdapter(cs, len(k), seed=seed + i) for i, ((_, cs), k) in enumerate(zip(enc_channels, self.enc_keep))
         )
         self.dec_adapters = nn.ModuleList(
-            FeatureAdapter(cs, len(k), seed=seed + 1000 + i) for i, ((_, cs), k) in enumerate(zip(dec_channels, self.dec_keep))
+            FeatureAdapter(cs + irl_skip, len(k), seed=seed + 1000 + i) for i, ((_, cs), k) in enumerate(zip(dec_channels, self.dec_keep))
         )
         self.drl_stats = ChannelStats(drl_extractor) if w_drl > 0 and drl_extractor is not None else None
         self.irl_stats = ChannelStats(irl_extractor) if w_irl > 0 and irl_extractor is not None else None
@@ -350,12 +360,19 @@ class SLKDLoss(nn.Module):
         feats_s: Mapping[str, torch.Tensor],
         targets: Sequence[torch.Tensor],
         sizes: Sequence[tuple[int, int]] | None,
+        skip: torch.Tensor | None = None,
     ) -> torch.Tensor:
         if len(targets) != len(pairs):
             raise ValueError(f"SLKDLoss: expected {len(pairs)} target statistics, got {len(targets)}")
         total = feats_s[pairs[0][1]].new_zeros(())
         for i, (adapter, (_, s_name)) in enumerate(zip(adapters, pairs)):
-            fs = adapter(feats_s[s_name])
+            f = feats_s[s_name]
+            if skip is not None:
+                img = skip if skip.shape[-2:] == f.shape[-2:] else F.interpolate(
+                    skip, size=tuple(f.shape[-2:]), mode="bilinear", align_corners=False
+                )
+                f = torch.cat([f, img.to(f.dtype)], dim=1)
+            fs = adapter(f)
             if sizes is not None and fs.shape[-2:] != tuple(sizes[i]):
                 fs = F.interpolate(fs, size=tuple(sizes[i]), mode="bilinear", align_corners=False)
             s_stats, t_stats = stats(fs), targets[i]
@@ -376,6 +393,8 @@ class SLKDLoss(nn.Module):
         out_a: torch.Tensor | None = None,
         targets: tuple[Sequence[torch.Tensor], Sequence[torch.Tensor]] | None = None,
         kd_scale: float = 1.0,
+        lq: torch.Tensor | None = None,
+        adapters_only: bool = False,
     ) -> dict[str, torch.Tensor]:
         """Loss terms and their weighted ``total``.
 
@@ -390,6 +409,10 @@ class SLKDLoss(nn.Module):
                 the student's own).
             kd_scale: multiplies ``w_drl``, ``w_irl`` and ``w_output`` (warm-up / ramp); at 0
                 the KD terms are not computed and reported as 0.
+            lq: the student's input ``(N, irl_skip, h, w)``; required when ``irl_skip > 0``.
+            adapters_only: the DRL / IRL terms see detached student features (their gradient
+                reaches only the adapters) and the output term is off: the adapter fit of the
+                warm-up (``kd.adapter_fit``); ``kd_scale`` is then ignored (1).
         Returns:
             ``{"pixel", "drl", "irl", "output", "total"}`` scalars (unused terms are 0).
         """
@@ -403,13 +426,22 @@ class SLKDLoss(nn.Module):
             enc_sizes = dec_sizes = None
         if not math.isfinite(kd_scale) or kd_scale < 0:
             raise ValueError(f"SLKDLoss: kd_scale must be a finite value >= 0, got {kd_scale}")
+        if adapters_only:
+            feats_s = {k: v.detach() for k, v in feats_s.items()}
+            kd_scale = 1.0
         zero = out_s.new_zeros(())
         terms = {"pixel": F.l1_loss(out_s, gt), "drl": zero, "irl": zero, "output": zero}
         if self.drl_stats is not None and kd_scale > 0:
             terms["drl"] = self._term(self.drl_stats, self.enc_adapters, self.layer_map.encoder, feats_s, targets[0], enc_sizes)
         if self.irl_stats is not None and kd_scale > 0:
-            terms["irl"] = self._term(self.irl_stats, self.dec_adapters, self.layer_map.decoder, feats_s, targets[1], dec_sizes)
-        if self.weights["output"] > 0 and kd_scale > 0:
+            if self.irl_skip and (lq is None or lq.ndim != 4 or lq.shape[1] != self.irl_skip):
+                got = None if lq is None else tuple(lq.shape)
+                raise ValueError(f"SLKDLoss: irl_skip={self.irl_skip} needs the student input lq (N x {self.irl_skip} x h x w), got {got}")
+            terms["irl"] = self._term(
+                self.irl_stats, self.dec_adapters, self.layer_map.decoder, feats_s, targets[1], dec_sizes,
+                skip=lq if self.irl_skip else None,
+            )
+        if self.weights["output"] > 0 and kd_scale > 0 and not adapters_only:
             if out_a is None:
                 raise ValueError("SLKDLoss: w_output > 0 needs Teacher A's output")
             terms["output"] = F.l1_loss(out_s, out_a.detach())
@@ -603,6 +635,7 @@ def _loss_module(
     seed: int,
     drl_extractor: nn.Module | None,
     irl_extractor: nn.Module | None,
+    in_ch: int = 1,
 ) -> SLKDLoss:
     return SLKDLoss(
         layer_map, enc_ch, dec_ch,
@@ -611,6 +644,7 @@ def _loss_module(
         drl_extractor=(drl_extractor or build_extractor("brisque")) if cfg.w_drl > 0 else None,
         irl_extractor=(irl_extractor or build_extractor("piqe")) if cfg.w_irl > 0 else None,
         match_channels=cfg.match_channels,
+        irl_skip=in_ch if cfg.irl_skip else 0,
         seed=seed,
     )
 
@@ -665,7 +699,7 @@ def precompute_teachers(
     layer_map, teacher_a, teacher_b, enc_ch, dec_ch, tb_seconds = _setup(
         teacher_a, teacher_b, student, pool, cfg, seed, device
     )
-    loss_fn = _loss_module(layer_map, enc_ch, dec_ch, cfg, seed, drl_extractor, irl_extractor).to(device)
+    loss_fn = _loss_module(layer_map, enc_ch, dec_ch, cfg, seed, drl_extractor, irl_extractor, pool.gt.shape[3]).to(device)
     start = time.perf_counter()
     enc_parts: list[list[torch.Tensor]] = [[] for _ in enc_ch]
     dec_parts: list[list[torch.Tensor]] = [[] for _ in dec_ch]
@@ -729,8 +763,10 @@ def distill_model(
         )
     if cfg.kd_grad_ratio is not None and not (math.isfinite(cfg.kd_grad_ratio) and cfg.kd_grad_ratio > 0):
         raise ValueError(f"kd.kd_grad_ratio: expected a positive number or None, got {cfg.kd_grad_ratio}")
-    if cfg.kd_warmup < 0 or cfg.kd_ramp < 0:
-        raise ValueError(f"kd: expected kd_warmup >= 0 and kd_ramp >= 0, got {cfg.kd_warmup}, {cfg.kd_ramp}")
+    if cfg.kd_warmup < 0 or cfg.kd_ramp < 0 or cfg.adapter_fit < 0:
+        raise ValueError(
+            f"kd: expected kd_warmup, kd_ramp and adapter_fit >= 0, got {cfg.kd_warmup}, {cfg.kd_ramp}, {cfg.adapter_fit}"
+        )
     pool = as_patch_pool(train_pairs, scale=cfg.scale)
     uses_teachers = cfg.w_drl > 0 or cfg.w_irl > 0 or cfg.w_output > 0
     if cache is None and cfg.cache_teachers and uses_teachers:
@@ -758,13 +794,17 @@ def distill_model(
         )
         out_teacher_b = teacher_b
     student = student.to(device).train()
-    loss_fn = _loss_module(layer_map, enc_ch, dec_ch, cfg, seed, drl_extractor, irl_extractor).to(device)
+    loss_fn = _loss_module(layer_map, enc_ch, dec_ch, cfg, seed, drl_extractor, irl_extractor, pool.gt.shape[3]).to(device)
     s_params = [p for p in student.parameters() if p.requires_grad]
     params = s_params + loss_fn.adapter_parameters()
     opt = torch.optim.Adam(params, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.steps, 1), eta_min=cfg.min_lr)
     rng = np.random.default_rng(seed)
     s_taps = [s for _, s in layer_map.encoder + layer_map.decoder]
+    fit_from = cfg.kd_warmup - min(cfg.adapter_fit, cfg.kd_warmup)  # warm-up steps after this fit the adapters
+
+    def fitting(step: int) -> bool:
+        return bool(layer_map.encoder or layer_map.decoder) and fit_from < step <= cfg.kd_warmup
 
     history: list[dict[str, float]] = []
     losses: list[float] = []
@@ -781,14 +821,17 @@ def distill_model(
         else:
             lq_np, gt_np = _draw_batch(rng, pool, cfg)
             lq, gt = to_tensor(lq_np, device), to_tensor(gt_np, device)
-            if kd_schedule(step, cfg) > 0:
+            if kd_schedule(step, cfg) > 0 or fitting(step):
                 enc, dec, out_a = _teacher_step(teacher_a, teacher_b, loss_fn, lq, gt, cfg.w_output > 0)
             else:  # warm-up: the KD terms are off, the teachers need not run
                 enc, dec, out_a = [], [], None
             targets = (enc, dec)
         out_s, feats_s = forward_with_taps(student, lq, s_taps)
         assert out_s is not None
-        terms = loss_fn(out_s=out_s, gt=gt, feats_s=feats_s, out_a=out_a, targets=targets, kd_scale=kd_schedule(step, cfg))
+        terms = loss_fn(
+            out_s=out_s, gt=gt, feats_s=feats_s, out_a=out_a, targets=targets, kd_scale=kd_schedule(step, cfg), lq=lq,
+            adapters_only=fitting(step),
+        )
         opt.zero_grad(set_to_none=True)
         if cfg.kd_grad_ratio is not None and kd_schedule(step, cfg) > 0:
             terms["kd_grad_scale"] = torch.tensor(
