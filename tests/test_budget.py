@@ -61,6 +61,30 @@ def test_largest_remainder_hand_computed() -> None:
         largest_remainder(np.array([1, 1]), 5, caps=np.array([2, 2]))
 
 
+def test_largest_remainder_many_groups_no_overflow() -> None:
+    # uncapped with six groups (the six task tags of an all-in-one pool): the split must not trip
+    # over an int64 overflow of the implicit caps
+    assert largest_remainder(np.array([9507] * 6), 285).tolist() == [48, 48, 48, 47, 47, 47]
+    assert largest_remainder(np.array([1] * 8), 8).tolist() == [1] * 8
+    assert largest_remainder(np.array([0] * 6), 3).tolist() == [1, 1, 1, 0, 0, 0]
+    # caps near the int64 limit are fine too
+    big = np.full(6, 2 ** 62, np.int64)
+    assert largest_remainder(np.array([2, 1, 1, 1, 1, 0]), 12, caps=big).tolist() == [4, 2, 2, 2, 2, 0]
+
+
+def test_select_subset_six_tasks() -> None:
+    # per-task quotas over six task tags: exactly the budget, split evenly by task size
+    rng = np.random.default_rng(7)
+    n = 600
+    feats = _unit(rng.normal(size=(n, 8)))
+    names = np.array(["noise", "blur", "jpeg", "lowlight", "haze", "rain"])
+    task = names[np.arange(n) % 6]
+    sel = _select(feats, np.arange(n) % 4, task=task, budget=30, per_task=True)
+    assert sel.selected.size == 30
+    counts = {t: int((task[sel.selected] == t).sum()) for t in names}
+    assert counts == {t: 5 for t in names}
+
+
 # --------------------------------------------------------------------------- invariants
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(1, 250), frac=st.floats(0.001, 0.999), as_count=st.booleans(),

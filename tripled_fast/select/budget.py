@@ -121,13 +121,16 @@ def largest_remainder(weights: np.ndarray, total: int, caps: np.ndarray | None =
     if total < 0:
         raise ValueError(f"largest_remainder: expected total >= 0, got {total}")
     if caps is None:
-        cap = np.full(w.shape, np.iinfo(np.int64).max // 4, np.int64)
+        # no group can get more than ``total``, so this cap never binds (and, unlike a huge
+        # sentinel, cannot overflow int64 when summed over five or more groups)
+        cap = np.full(w.shape, total, np.int64)
     else:
         cap = np.asarray(caps, np.int64)
     if cap.shape != w.shape or (cap < 0).any():
         raise ValueError("largest_remainder: caps expected non-negative integers, one per weight")
-    if int(cap.sum()) < total:
-        raise ValueError(f"largest_remainder: caps sum to {int(cap.sum())} < total {total}")
+    cap_sum = int(np.minimum(cap, total).sum())  # clipped at total: no overflow for huge caps
+    if cap_sum < total:
+        raise ValueError(f"largest_remainder: caps sum to {cap_sum} < total {total}")
     alloc = np.zeros(w.shape, np.int64)
     remaining = total
     active = np.flatnonzero(cap > 0)
