@@ -360,40 +360,45 @@ struct Grid {
     std::unique_ptr<int32_t[]> hists;  // nr * nc * kBins (fully written)
 };
 
-// Scratch of one thread for one cell row.
+// Scratch of one thread for one cell row. The column deltas work on the cell boundaries
+// b = 0 .. nc (boundary b lies between pixel columns b s - 1 and b s): per boundary, columns
+// b s - 2 .. b s + 1 of a row ("boundary columns" k = 0 .. 3), laid out column-major
+// (k * nbp + b) so that the loops over b are contiguous and vectorise.
 struct RowWork {
-    std::vector<int16_t> prow[3];  // padded Y rows y-1, y, y+1 (clamped)
+    std::vector<int16_t> prow[3];  // Y rows y-1, y, y+1 (clamped), padded by 2 on each side
     std::vector<int16_t> dpad;     // Wc + 4: box sum of each pixel's 2 x 2 block, edge-padded
     std::vector<int16_t> horiz;    // (s/2 + 2) block rows x Wc horizontal interpolation (x4, <= 4080)
-    std::vector<int32_t> hrep;     // (s/2 + 2) x nc x 2: horizontal values with the cell's
-                                   // left (even) / right (odd) edge clamp (x4)
+    std::vector<int16_t> bY;       // 3 rows (ring, as prow) x 4 boundary columns x nbp: Y
+    std::vector<int16_t> bH;       // (s/2 + 2) block rows x 4 x nbp: horizontal values x4 at
+                                   // columns b s - 1, b s (true: horiz) and with the cell's
+                                   // right / left edge clamp (4 dpad)
+    std::vector<int32_t> bq32;     // 6 x nbp column-delta sums over the cell row (int32)
+    std::vector<int64_t> bq64;     // 2 x nbp (E^2 deltas)
+    std::vector<int32_t> bt32[2];  // one row's deltas, normal / row-replicated (corner fixes)
+    std::vector<int64_t> bt64[2];
     std::vector<int32_t> acc32;    // 3 x Wc/2 column-pair sums of Gx^2 + Gy^2, L, L^2 (cell row)
     std::vector<uint32_t> acce;    // Wc/2 column-pair sums of E^2 over at most 8 rows (< 2^32)
     std::vector<int64_t> acc64;    // Wc/2 column-pair sums of E^2
     std::vector<int32_t> drow32;   // 4 x Wc per-pixel edge deltas of one row
-    std::vector<int16_t> erow;     // Wc: E of the current row
-    std::vector<int16_t> colY;     // nc x 2 sides x 3 columns x (s + 2) rows of Y
-    std::vector<int16_t> colE;     // nc x 2 sides x {true, edge-clamped} x s rows of E
     uint16_t hist4[4 * kBins];
 };
 
 // One row of true terms, added per pair of pixel columns k = (2k, 2k + 1) into acc
 // (3 x Wc/2 int32: Gx^2 + Gy^2, L, L^2) and ae (Wc/2 uint32: E^2). up / cu / dn are the padded
-// rows (index -1 .. Wc), h0 / h1 the bilinear rows of the vertical taps v0 / v1. Wc is even.
+// rows (index -2 .. Wc + 1), h0 / h1 the bilinear rows of the vertical taps v0 / v1. Wc is even.
 // Ranges: |Gx|, |Gy|, |L| <= 1020, |E| <= 16320, so 16-bit lanes hold them and a pair of
 // squares stays below 2^31.
 void accumulate_row_scalar(const int16_t* __restrict up, const int16_t* __restrict cu,
                            const int16_t* __restrict dn, const uint8_t* __restrict yrow,
                            const int16_t* __restrict h0, const int16_t* __restrict h1, int32_t v0,
                            int32_t v1, int j0, int Wc, int32_t* __restrict acc,
-                           uint32_t* __restrict ae, int16_t* __restrict erow) {
+                           uint32_t* __restrict ae) {
     const int hw = Wc / 2;
     for (int j = j0; j < Wc; ++j) {
         const int32_t gx = (up[j + 1] - up[j - 1]) + 2 * (cu[j + 1] - cu[j - 1]) + (dn[j + 1] - dn[j - 1]);
         const int32_t gy = (dn[j - 1] + 2 * dn[j] + dn[j + 1]) - (up[j - 1] + 2 * up[j] + up[j + 1]);
         const int32_t lap = up[j] + dn[j] + cu[j - 1] + cu[j + 1] - 4 * cu[j];
         const int32_t e = 64 * yrow[j] - (v0 * h0[j] + v1 * h1[j]);
-        erow[j] = static_cast<int16_t>(e);
         const int k = j / 2;
         acc[k] += gx * gx + gy * gy;
         acc[hw + k] += lap;
@@ -409,8 +414,7 @@ void accumulate_row_scalar(const int16_t* __restrict up, const int16_t* __restri
 __attribute__((target("avx2"))) void accumulate_row_avx2(
     const int16_t* __restrict up, const int16_t* __restrict cu, const int16_t* __restrict dn,
     const uint8_t* __restrict yrow, const int16_t* __restrict h0, const int16_t* __restrict h1,
-    int32_t v0, int32_t v1, int Wc, int32_t* __restrict acc, uint32_t* __restrict ae,
-    int16_t* __restrict erow) {
+    int32_t v0, int32_t v1, int Wc, int32_t* __restrict acc, uint32_t* __restrict ae) {
     const int hw = Wc / 2;
     const __m256i one = _mm256_set1_epi16(1), vv0 = _mm256_set1_epi16(static_cast<int16_t>(v0)),
                   vv1 = _mm256_set1_epi16(static_cast<int16_t>(v1));
@@ -433,7 +437,6 @@ __attribute__((target("avx2"))) void accumulate_row_avx2(
         const __m256i e = _mm256_sub_epi16(
             _mm256_slli_epi16(yv, 6),
             _mm256_add_epi16(_mm256_mullo_epi16(TF_LD(h0 + j), vv0), _mm256_mullo_epi16(TF_LD(h1 + j), vv1)));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(erow + j), e);
         const __m256i g2 = _mm256_add_epi32(_mm256_madd_epi16(gx, gx), _mm256_madd_epi16(gy, gy));
         const int k = j / 2;
         __m256i* pg = reinterpret_cast<__m256i*>(acc + k);
@@ -446,7 +449,7 @@ __attribute__((target("avx2"))) void accumulate_row_avx2(
         _mm256_storeu_si256(pe, _mm256_add_epi32(_mm256_loadu_si256(pe), _mm256_madd_epi16(e, e)));
     }
 #undef TF_LD
-    accumulate_row_scalar(up, cu, dn, yrow, h0, h1, v0, v1, j, Wc, acc, ae, erow);
+    accumulate_row_scalar(up, cu, dn, yrow, h0, h1, v0, v1, j, Wc, acc, ae);
 }
 
 // AVX2 present and not switched off (TRIPLED_FAST_NO_SIMD=1 forces the portable loop, for
@@ -459,14 +462,14 @@ bool cpu_has_avx2() {
 
 void accumulate_row(const int16_t* up, const int16_t* cu, const int16_t* dn, const uint8_t* yrow,
                     const int16_t* h0, const int16_t* h1, int32_t v0, int32_t v1, int Wc,
-                    int32_t* acc, uint32_t* ae, int16_t* erow) {
+                    int32_t* acc, uint32_t* ae) {
 #ifdef TF_HAVE_AVX2_PATH
     if (cpu_has_avx2()) {
-        accumulate_row_avx2(up, cu, dn, yrow, h0, h1, v0, v1, Wc, acc, ae, erow);
+        accumulate_row_avx2(up, cu, dn, yrow, h0, h1, v0, v1, Wc, acc, ae);
         return;
     }
 #endif
-    accumulate_row_scalar(up, cu, dn, yrow, h0, h1, v0, v1, 0, Wc, acc, ae, erow);
+    accumulate_row_scalar(up, cu, dn, yrow, h0, h1, v0, v1, 0, Wc, acc, ae);
 }
 
 // One block row of the f = 2 round trip: dp[j] = the 2 x 2 box sum of the block holding
@@ -528,41 +531,70 @@ void horizontal_row(const uint8_t* r0, const uint8_t* r1, int Wc, int16_t* dp, i
     horizontal_row_scalar(r0, r1, 0, Wc, dp, hz, false);
 }
 
-// Per row of a cell row: copy what the column deltas need (columns j - 1, j, j + 1 of the first
-// and last column of every cell; the true and edge-clamped E there) into RowWork's column
-// buffers. Plain scalar copies: vectorising them would only turn them into gathers.
+// Column deltas of one row at every cell boundary b = 0 .. nb - 1, added into q32 (6 x nbp:
+// left-column Gx^2 + Gy^2, L, L^2 deltas of cell b, then the right-column ones of cell b - 1)
+// and q64 (2 x nbp: the E^2 deltas, left then right). u / c / d: the rows above / at / below,
+// as boundary columns (k * nbp + b, k = 0 .. 3 for pixel columns b s - 2 .. b s + 1); h0 / h1:
+// the block rows of the vertical taps v0 / v1 as bH rows (k = 0, 1: true horizontal values at
+// columns b s - 1, b s; k = 2, 3: the same with the cell's right / left edge clamp).
+// The left column of cell b replicates its pixel for the missing left neighbour, the right
+// column of cell b - 1 for the right one; delta = replicated terms - true terms. (Lanes
+// b = 0 of the right side and b = nc of the left side are computed but never used.)
+// Plain integer loops over b: vectorised by the compiler, identical results either way.
+TF_TARGET_CLONES void boundary_row(const int16_t* __restrict u, const int16_t* __restrict c,
+                                   const int16_t* __restrict d, const int16_t* __restrict h0,
+                                   const int16_t* __restrict h1, int32_t v0, int32_t v1, int nb,
+                                   int nbp, int32_t* __restrict q32, int64_t* __restrict q64) {
+#pragma omp simd
+    for (int b = 0; b < nb; ++b) {
+        const int32_t u0 = u[b], u1 = u[nbp + b], u2 = u[2 * nbp + b], u3 = u[3 * nbp + b];
+        const int32_t c0 = c[b], c1 = c[nbp + b], c2 = c[2 * nbp + b], c3 = c[3 * nbp + b];
+        const int32_t d0 = d[b], d1 = d[nbp + b], d2 = d[2 * nbp + b], d3 = d[3 * nbp + b];
+        // left column of cell b: centre column 2, neighbours 1 (replicated: 2) and 3
+        {
+            const int32_t gx = (u3 - u1) + 2 * (c3 - c1) + (d3 - d1);
+            const int32_t rgx = (u3 - u2) + 2 * (c3 - c2) + (d3 - d2);
+            const int32_t gy = (d1 + 2 * d2 + d3) - (u1 + 2 * u2 + u3);
+            const int32_t rgy = (3 * d2 + d3) - (3 * u2 + u3);
+            const int32_t lap = u2 + d2 + c1 + c3 - 4 * c2;
+            const int32_t rlap = u2 + d2 + c3 - 3 * c2;
+            const int32_t e = 64 * c2 - (v0 * h0[nbp + b] + v1 * h1[nbp + b]);
+            const int32_t re = 64 * c2 - (v0 * h0[3 * nbp + b] + v1 * h1[3 * nbp + b]);
+            q32[b] += (rgx * rgx + rgy * rgy) - (gx * gx + gy * gy);
+            q32[nbp + b] += rlap - lap;
+            q32[2 * nbp + b] += rlap * rlap - lap * lap;
+            q64[b] += static_cast<int64_t>(re * re - e * e);
+        }
+        // right column of cell b - 1: centre column 1, neighbours 0 and 2 (replicated: 1)
+        {
+            const int32_t gx = (u2 - u0) + 2 * (c2 - c0) + (d2 - d0);
+            const int32_t rgx = (u1 - u0) + 2 * (c1 - c0) + (d1 - d0);
+            const int32_t gy = (d0 + 2 * d1 + d2) - (u0 + 2 * u1 + u2);
+            const int32_t rgy = (d0 + 3 * d1) - (u0 + 3 * u1);
+            const int32_t lap = u1 + d1 + c0 + c2 - 4 * c1;
+            const int32_t rlap = u1 + d1 + c0 - 3 * c1;
+            const int32_t e = 64 * c1 - (v0 * h0[b] + v1 * h1[b]);
+            const int32_t re = 64 * c1 - (v0 * h0[2 * nbp + b] + v1 * h1[2 * nbp + b]);
+            q32[3 * nbp + b] += (rgx * rgx + rgy * rgy) - (gx * gx + gy * gy);
+            q32[4 * nbp + b] += rlap - lap;
+            q32[5 * nbp + b] += rlap * rlap - lap * lap;
+            q64[nbp + b] += static_cast<int64_t>(re * re - e * e);
+        }
+    }
+}
+
+// Row (padded by 2, row[0] = column 0) -> its boundary columns (k * nbp + b). Scalar copies
+// (vectorising them would only make gathers).
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("no-tree-vectorize")))
 #endif
-void gather_columns(RowWork& rw, int nc, int s, int yi, const int16_t* up, const int16_t* cu,
-                    const int16_t* dn, const uint8_t* yrow, int32_t v0, int32_t v1,
-                    const int32_t* hr0, const int32_t* hr1) {
-    const int stride = s + 2;
-    const int16_t* erow = rw.erow.data();
-    int16_t* cy = rw.colY.data() + yi + 1;  // row yi of column buffer 0
-    int16_t* ce = rw.colE.data() + yi;
-    for (int c = 0; c < nc; ++c) {
-        for (int side = 0; side < 2; ++side, cy += 3 * stride, ce += 2 * s) {
-            const int j = c * s + (side == 0 ? 0 : s - 1);
-            cy[0] = cu[j - 1];
-            cy[stride] = cu[j];
-            cy[2 * stride] = cu[j + 1];
-            ce[0] = erow[j];
-            ce[s] = static_cast<int16_t>(64 * yrow[j] - (v0 * hr0[2 * c + side] + v1 * hr1[2 * c + side]));
-        }
-    }
-    // the rows above the first and below the last row of the cell row
-    if (yi == 0 || yi == s - 1) {
-        const int16_t* src = yi == 0 ? up : dn;
-        int16_t* row = rw.colY.data() + (yi == 0 ? 0 : s + 1);
-        for (int c = 0; c < nc; ++c) {
-            for (int side = 0; side < 2; ++side, row += 3 * stride) {
-                const int j = c * s + (side == 0 ? 0 : s - 1);
-                row[0] = src[j - 1];
-                row[stride] = src[j];
-                row[2 * stride] = src[j + 1];
-            }
-        }
+void boundary_cols(const int16_t* __restrict row, int s, int nb, int nbp, int16_t* __restrict out) {
+    const int16_t* p = row - 2;
+    for (int b = 0; b < nb; ++b, p += s) {
+        out[b] = p[0];
+        out[nbp + b] = p[1];
+        out[2 * nbp + b] = p[2];
+        out[3 * nbp + b] = p[3];
     }
 }
 
@@ -570,13 +602,14 @@ void gather_columns(RowWork& rw, int nc, int s, int yi, const int16_t* up, const
 TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, Grid& g, int r,
                                     RowWork& rw) {
     const int s = g.s, nc = g.nc;
-    const int Hc = g.nr * s, Wc = nc * s, hd = Hc / 2, wd = Wc / 2;
+    const int Hc = g.nr * s, Wc = nc * s, hd = Hc / 2;
     const int half = s / 2;
     const int a_lo = std::max(0, r * half - 1), a_hi = std::min(hd - 1, (r + 1) * half);
     const int na = a_hi - a_lo + 1;
+    const int nb = nc + 1, nbp = (nb + 15) / 16 * 16;
     rw.dpad.resize(static_cast<size_t>(Wc) + 4);
     rw.horiz.resize(static_cast<size_t>(na) * Wc);
-    rw.hrep.resize(static_cast<size_t>(na) * nc * 2);
+    rw.bH.resize(static_cast<size_t>(na) * 4 * nbp);
     for (int k = 0; k < na; ++k) {
         const int a = a_lo + k;
         const uint8_t* __restrict r0 = plane + static_cast<int64_t>(2 * a) * W;
@@ -584,39 +617,48 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
         int16_t* __restrict hz = rw.horiz.data() + static_cast<size_t>(k) * Wc;
         int16_t* dp = rw.dpad.data() + 2;  // box sum of pixel j's 2 x 2 block, padded by 2
         horizontal_row(r0, r1, Wc, dp, hz);
-        int32_t* hr = rw.hrep.data() + static_cast<size_t>(k) * nc * 2;
-        for (int c = 0; c < nc; ++c) {
-            hr[2 * c] = 4 * dp[c * s];               // column c s, left edge clamped
-            hr[2 * c + 1] = 4 * dp[c * s + s - 1];   // column c s + s - 1, right edge
+        int16_t* __restrict bh = rw.bH.data() + static_cast<size_t>(k) * 4 * nbp;
+        for (int b = 0; b < nb; ++b) {
+            const bool lft = b > 0, rgt = b < nc;  // cell b - 1 / cell b exist
+            bh[b] = lft ? hz[b * s - 1] : 0;                                   // true, column b s - 1
+            bh[nbp + b] = rgt ? hz[b * s] : 0;                                 // true, column b s
+            bh[2 * nbp + b] = lft ? static_cast<int16_t>(4 * dp[b * s - 1]) : 0;  // right edge clamp
+            bh[3 * nbp + b] = rgt ? static_cast<int16_t>(4 * dp[b * s]) : 0;      // left edge clamp
         }
     }
-    for (auto& v : rw.prow) v.resize(static_cast<size_t>(Wc) + 2);
-    auto load_row = [&](int yy, std::vector<int16_t>& dst) {
+    for (auto& v : rw.prow) v.resize(static_cast<size_t>(Wc) + 4);
+    rw.bY.resize(static_cast<size_t>(3) * 4 * nbp);
+    // row yy (clamped) into prow slot i, and its boundary columns into bY slot i
+    auto load_row = [&](int yy, int i) {
         yy = std::min(std::max(yy, 0), Hc - 1);
         const uint8_t* __restrict src = plane + static_cast<int64_t>(yy) * W;
-        int16_t* __restrict d = dst.data() + 1;
+        int16_t* __restrict d = rw.prow[i].data() + 2;
         for (int j = 0; j < Wc; ++j) d[j] = src[j];
-        d[-1] = d[0];
-        d[Wc] = d[Wc - 1];
+        d[-2] = d[-1] = d[0];
+        d[Wc] = d[Wc + 1] = d[Wc - 1];
+        boundary_cols(d, s, nb, nbp, rw.bY.data() + static_cast<size_t>(i) * 4 * nbp);
     };
     rw.acc32.assign(static_cast<size_t>(3) * (Wc / 2), 0);
     rw.acc64.assign(static_cast<size_t>(Wc / 2), 0);
     rw.acce.assign(static_cast<size_t>(Wc / 2), 0u);
     rw.drow32.resize(static_cast<size_t>(4) * Wc);
-    rw.erow.resize(static_cast<size_t>(Wc));
-    rw.colY.resize(static_cast<size_t>(nc) * 2 * 3 * (s + 2));
-    rw.colE.resize(static_cast<size_t>(nc) * 2 * 2 * s);
+    rw.bq32.assign(static_cast<size_t>(6) * nbp, 0);
+    rw.bq64.assign(static_cast<size_t>(2) * nbp, 0);
+    for (int t = 0; t < 2; ++t) {
+        rw.bt32[t].resize(static_cast<size_t>(6) * nbp);
+        rw.bt64[t].resize(static_cast<size_t>(2) * nbp);
+    }
     int64_t* cells = g.sums.get() + static_cast<size_t>(r) * nc * kCellSlots;
     std::fill(cells, cells + static_cast<size_t>(nc) * kCellSlots, 0);
     const int y0 = r * s;
-    load_row(y0 - 1, rw.prow[0]);
-    load_row(y0, rw.prow[1]);
+    load_row(y0 - 1, 0);
+    load_row(y0, 1);
     for (int y = y0; y < y0 + s; ++y) {
         const int iu = (y - y0) % 3, ic = (y - y0 + 1) % 3, id = (y - y0 + 2) % 3;
-        load_row(y + 1, rw.prow[id]);
-        const int16_t* __restrict up = rw.prow[iu].data() + 1;
-        const int16_t* __restrict cu = rw.prow[ic].data() + 1;
-        const int16_t* __restrict dn = rw.prow[id].data() + 1;
+        load_row(y + 1, id);
+        const int16_t* __restrict up = rw.prow[iu].data() + 2;
+        const int16_t* __restrict cu = rw.prow[ic].data() + 2;
+        const int16_t* __restrict dn = rw.prow[id].data() + 2;
         // vertical taps of the true bilinear value (clamped at the region's top / bottom)
         const int a = y / 2;
         const int a0 = std::max(0, (y & 1) ? a : a - 1), a1 = std::min(hd - 1, (y & 1) ? a + 1 : a);
@@ -627,8 +669,7 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
         const uint8_t* __restrict yrow = plane + static_cast<int64_t>(y) * W;
         const bool top = y == y0, bottom = y == y0 + s - 1;
         // true terms, accumulated per pair of pixel columns over the cell row
-        accumulate_row(up, cu, dn, yrow, h0, h1, v0, v1, Wc, rw.acc32.data(), rw.acce.data(),
-                       rw.erow.data());
+        accumulate_row(up, cu, dn, yrow, h0, h1, v0, v1, Wc, rw.acc32.data(), rw.acce.data());
         if ((y - y0) % 8 == 7 || y == y0 + s - 1) {  // E^2 pair sums: at most 8 rows in uint32
             int64_t* __restrict a64 = rw.acc64.data();
             uint32_t* __restrict ae = rw.acce.data();
@@ -638,7 +679,7 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
         if (top || bottom) {
             // the row replicates itself for the missing neighbour row; the vertical bilinear
             // taps clamp to block row a (weight 4). Per-pixel deltas, summed per cell below.
-            const int16_t* __restrict nb = top ? dn : up;
+            const int16_t* __restrict nb_ = top ? dn : up;
             const int sign = top ? 1 : -1;  // gy = down - up: top -> nb - cu, bottom -> cu - nb
             int32_t* __restrict dg = rw.drow32.data();
             int32_t* __restrict d1 = dg + Wc;
@@ -652,10 +693,10 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
                                    (up[j - 1] + 2 * up[j] + up[j + 1]);
                 const int32_t lap = up[j] + dn[j] + cu[j - 1] + cu[j + 1] - 4 * cu[j];
                 const int32_t e = 64 * yrow[j] - (v0 * h0[j] + v1 * h1[j]);
-                const int32_t rgx = 3 * (cu[j + 1] - cu[j - 1]) + (nb[j + 1] - nb[j - 1]);
-                const int32_t rgy = sign * ((nb[j - 1] + 2 * nb[j] + nb[j + 1]) -
+                const int32_t rgx = 3 * (cu[j + 1] - cu[j - 1]) + (nb_[j + 1] - nb_[j - 1]);
+                const int32_t rgy = sign * ((nb_[j - 1] + 2 * nb_[j] + nb_[j + 1]) -
                                             (cu[j - 1] + 2 * cu[j] + cu[j + 1]));
-                const int32_t rlap = nb[j] + cu[j - 1] + cu[j + 1] - 3 * cu[j];
+                const int32_t rlap = nb_[j] + cu[j - 1] + cu[j + 1] - 3 * cu[j];
                 const int32_t re = 64 * yrow[j] - 4 * ha[j];
                 dg[j] = (rgx * rgx + rgy * rgy) - (gx * gx + gy * gy);
                 d1[j] = rlap - lap;
@@ -677,81 +718,56 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
                 slot[3] += se;
             }
         }
-        // left column c s (column c s - 1 replicated from c s; horizontal taps clamped to the
-        // cell's first block) and right column c s + s - 1 (the mirror image); on the first /
-        // last row also the corner fix (both replications minus each one plus the true value).
-        // Terms of pixel j of this row with rows U / D standing for the rows above / below,
-        // columns jl / jr for the left / right neighbours and hv the bilinear sum:
-        auto terms = [&](const int16_t* U, const int16_t* D, int j, int jl, int jr, int32_t hv,
-                         int64_t q[kTerms]) {
-            const int32_t gx = (U[jr] - U[jl]) + 2 * (cu[jr] - cu[jl]) + (D[jr] - D[jl]);
-            const int32_t gy = (D[jl] + 2 * D[j] + D[jr]) - (U[jl] + 2 * U[j] + U[jr]);
-            const int32_t lap = U[j] + D[j] + cu[jl] + cu[jr] - 4 * cu[j];
-            const int32_t e = 64 * yrow[j] - hv;
-            q[0] = gx * gx + gy * gy;
-            q[1] = lap;
-            q[2] = lap * lap;
-            q[3] = static_cast<int64_t>(e) * e;
-        };
-        const int32_t* hr0 = rw.hrep.data() + static_cast<size_t>(a0 - a_lo) * nc * 2;
-        const int32_t* hr1 = rw.hrep.data() + static_cast<size_t>(a1 - a_lo) * nc * 2;
-        const int32_t* hra = rw.hrep.data() + static_cast<size_t>(a - a_lo) * nc * 2;
-        // gather what the column deltas need (columns j - 1, j, j + 1 of the first and last
-        // column of every cell, and the true / edge-clamped bilinear sums there) into
-        // per-column buffers; the deltas are then computed down the columns, vectorised
-        gather_columns(rw, nc, s, y - y0, up, cu, dn, yrow, v0, v1, hr0, hr1);
-        if (top || bottom) {
-            const int16_t* U = top ? cu : up;  // row-replicated neighbours
-            const int16_t* D = bottom ? cu : dn;
-            for (int c = 0; c < nc; ++c) {
-                int64_t* cell = cells + static_cast<size_t>(c) * kCellSlots;
-                for (int side = 0; side < 2; ++side) {
-                    const int j = side == 0 ? c * s : c * s + s - 1;
-                    const int jl = side == 0 ? j : j - 1, jr = side == 0 ? j + 1 : j;
-                    int64_t vt[kTerms], vc[kTerms], vr[kTerms], vrc[kTerms];
-                    terms(up, dn, j, j - 1, j + 1, v0 * h0[j] + v1 * h1[j], vt);
-                    terms(up, dn, j, jl, jr, v0 * hr0[2 * c + side] + v1 * hr1[2 * c + side], vc);
-                    terms(U, D, j, j - 1, j + 1, 4 * ha[j], vr);
-                    terms(U, D, j, jl, jr, 4 * hra[2 * c + side], vrc);
-                    int64_t* fix = cell + (5 + (bottom ? 2 : 0) + side) * kTerms;
-                    for (int k = 0; k < kTerms; ++k) fix[k] = vrc[k] - vr[k] - vc[k] + vt[k];
-                }
+        // column deltas at every cell boundary (left column of cell b: column b s - 1
+        // replicated from b s, horizontal taps clamped to the cell's first block; right column
+        // of cell b - 1: the mirror image), with the true rows above and below
+        const int16_t* bu = rw.bY.data() + static_cast<size_t>(iu) * 4 * nbp;
+        const int16_t* bc = rw.bY.data() + static_cast<size_t>(ic) * 4 * nbp;
+        const int16_t* bd = rw.bY.data() + static_cast<size_t>(id) * 4 * nbp;
+        const int16_t* bh0 = rw.bH.data() + static_cast<size_t>(a0 - a_lo) * 4 * nbp;
+        const int16_t* bh1 = rw.bH.data() + static_cast<size_t>(a1 - a_lo) * 4 * nbp;
+        if (!(top || bottom)) {
+            boundary_row(bu, bc, bd, bh0, bh1, v0, v1, nb, nbp, rw.bq32.data(), rw.bq64.data());
+            continue;
+        }
+        // first / last row of the cell row: the deltas of this row alone (t = 0), then the same
+        // with the row replicated for the missing neighbour row and the vertical taps clamped
+        // to block row a (t = 1); a corner's fix (both replications - each one + true) is the
+        // difference of the two
+        const int16_t* bha = rw.bH.data() + static_cast<size_t>(a - a_lo) * 4 * nbp;
+        for (int t = 0; t < 2; ++t) {
+            std::fill(rw.bt32[t].begin(), rw.bt32[t].end(), 0);
+            std::fill(rw.bt64[t].begin(), rw.bt64[t].end(), 0);
+        }
+        boundary_row(bu, bc, bd, bh0, bh1, v0, v1, nb, nbp, rw.bt32[0].data(), rw.bt64[0].data());
+        boundary_row(top ? bc : bu, bc, bottom ? bc : bd, bha, bha, 4, 0, nb, nbp,
+                     rw.bt32[1].data(), rw.bt64[1].data());
+        const int32_t* t0 = rw.bt32[0].data();
+        const int32_t* t1 = rw.bt32[1].data();
+        const int64_t* e0 = rw.bt64[0].data();
+        const int64_t* e1 = rw.bt64[1].data();
+        for (int k = 0; k < 6; ++k)
+            for (int b = 0; b < nb; ++b) rw.bq32[k * nbp + b] += t0[k * nbp + b];
+        for (int k = 0; k < 2; ++k)
+            for (int b = 0; b < nb; ++b) rw.bq64[k * nbp + b] += e0[k * nbp + b];
+        for (int c = 0; c < nc; ++c) {
+            int64_t* fix = cells + static_cast<size_t>(c) * kCellSlots + (5 + (bottom ? 2 : 0)) * kTerms;
+            for (int side = 0; side < 2; ++side, fix += kTerms) {
+                const int b = side == 0 ? c : c + 1, o = side == 0 ? 0 : 3;
+                for (int k = 0; k < 3; ++k)
+                    fix[k] = static_cast<int64_t>(t1[(o + k) * nbp + b]) - t0[(o + k) * nbp + b];
+                fix[3] = e1[side * nbp + b] - e0[side * nbp + b];
             }
         }
     }
-    // column deltas: left column (column j - 1 replicated from j, horizontal taps clamped to
-    // the cell's first block) and right column (the mirror image), down the s rows
+    // the column-delta sums -> per cell: left column at boundary c, right column at c + 1
     for (int c = 0; c < nc; ++c) {
+        int64_t* cell = cells + static_cast<size_t>(c) * kCellSlots;
         for (int side = 0; side < 2; ++side) {
-            const int16_t* cy = rw.colY.data() + static_cast<size_t>(2 * c + side) * 3 * (s + 2);
-            const int16_t* __restrict y0c = cy;              // column j - 1, rows y0 - 1 .. y0 + s
-            const int16_t* __restrict y1c = cy + (s + 2);    // column j
-            const int16_t* __restrict y2c = cy + 2 * (s + 2);  // column j + 1
-            const int16_t* __restrict lc = side == 0 ? y1c : y0c;  // left neighbour, replicated
-            const int16_t* __restrict rc = side == 0 ? y2c : y1c;  // right neighbour
-            const int16_t* __restrict et = rw.colE.data() + static_cast<size_t>(2 * c + side) * 2 * s;
-            const int16_t* __restrict er = et + s;
-            int32_t dg = 0, d1 = 0, d2 = 0;
-            double de = 0.0;  // exact (integers below 2^53)
-#pragma omp simd reduction(+ : dg, d1, d2, de)
-            for (int i = 0; i < s; ++i) {
-                const int32_t gx = (y2c[i] - y0c[i]) + 2 * (y2c[i + 1] - y0c[i + 1]) + (y2c[i + 2] - y0c[i + 2]);
-                const int32_t gy = (y0c[i + 2] + 2 * y1c[i + 2] + y2c[i + 2]) - (y0c[i] + 2 * y1c[i] + y2c[i]);
-                const int32_t lap = y1c[i] + y1c[i + 2] + y0c[i + 1] + y2c[i + 1] - 4 * y1c[i + 1];
-                const int32_t rgx = (rc[i] - lc[i]) + 2 * (rc[i + 1] - lc[i + 1]) + (rc[i + 2] - lc[i + 2]);
-                const int32_t rgy = (lc[i + 2] + 2 * y1c[i + 2] + rc[i + 2]) - (lc[i] + 2 * y1c[i] + rc[i]);
-                const int32_t rlap = y1c[i] + y1c[i + 2] + lc[i + 1] + rc[i + 1] - 4 * y1c[i + 1];
-                dg += (rgx * rgx + rgy * rgy) - (gx * gx + gy * gy);
-                d1 += rlap - lap;
-                d2 += rlap * rlap - lap * lap;
-                const double e = et[i], re = er[i];
-                de += re * re - e * e;
-            }
-            int64_t* slot = cells + static_cast<size_t>(c) * kCellSlots + (3 + side) * kTerms;
-            slot[0] += dg;
-            slot[1] += d1;
-            slot[2] += d2;
-            slot[3] += static_cast<int64_t>(de);
+            const int b = side == 0 ? c : c + 1, o = side == 0 ? 0 : 3;
+            int64_t* slot = cell + (3 + side) * kTerms;
+            for (int k = 0; k < 3; ++k) slot[k] += rw.bq32[(o + k) * nbp + b];
+            slot[3] += rw.bq64[side * nbp + b];
         }
     }
     // the column accumulators -> per-cell sums of the true terms
