@@ -22,6 +22,8 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
+#elif defined(__SSE2__)
+#include <emmintrin.h>
 #endif
 
 #include <algorithm>
@@ -229,32 +231,41 @@ const std::vector<double>& clogc_table() {
     return table;
 }
 
-// The six statistics of one tile from its histogram and integer sums (both code paths).
-// isum: sum of the squared scaled interpolation differences (see interp_sum); clogc: a
-// clogc_table of at least h * w + 1 entries, or null.
-TF_TARGET_CLONES void finish_tile(const int32_t* hist, int h, int w, int hc, int wc, int f, int64_t g2, int64_t l1,
-                 int64_t l2, double isum, const double* clogc, float* out) {
-    const double n = static_cast<double>(h) * w;
-    // exact integer moments: var = (n sum v^2 - (sum v)^2) / n^2 (no cancellation)
-    // double sums of integers below 2^53 are exact in any order (so the loop vectorises)
-    double d1 = 0.0, d2 = 0.0, slogs = 0.0;
-#pragma omp simd reduction(+ : d1, d2)
-    for (int v = 0; v < kBins; ++v) {
-        const double c = hist[v];
-        d1 += v * c;
-        d2 += static_cast<double>(v * v) * c;
-    }
-    const int64_t s1 = static_cast<int64_t>(d1), s2 = static_cast<int64_t>(d2);
+// sum_v c_v log2(c_v) over the bins v in [lo, hi) of a histogram (lo a multiple of 4, hi <= 256),
+// in a fixed order on every path: four running sums, one per v mod 4, then (s0 + s1) + (s2 + s3).
+// Empty bins add +0.0, so any range holding every non-empty bin gives the same bits.
+// clogc: a clogc_table of at least (largest count + 1) entries, or null (log2 per bin).
+double sum_clogc(const int32_t* hist, int lo, int hi, const double* clogc) {
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
     if (clogc != nullptr) {
-#pragma omp simd reduction(+ : slogs)
-        for (int v = 0; v < kBins; ++v) slogs += clogc[hist[v]];  // clogc[0] = clogc[1] = 0
+        for (int v = lo; v < hi; v += 4) {
+            s0 += clogc[hist[v]];
+            s1 += clogc[hist[v + 1]];
+            s2 += clogc[hist[v + 2]];
+            s3 += clogc[hist[v + 3]];
+        }
     } else {
-        for (int v = 0; v < kBins; ++v)
-            if (hist[v] > 1) slogs += hist[v] * std::log2(static_cast<double>(hist[v]));
+        auto cl = [](int32_t c) { return c > 1 ? c * std::log2(static_cast<double>(c)) : 0.0; };
+        for (int v = lo; v < hi; v += 4) {
+            s0 += cl(hist[v]);
+            s1 += cl(hist[v + 1]);
+            s2 += cl(hist[v + 2]);
+            s3 += cl(hist[v + 3]);
+        }
     }
+    return (s0 + s1) + (s2 + s3);
+}
+
+// The six statistics of one tile (both code paths) from its pixel count h x w, the integer
+// sums s1 = sum Y, s2 = sum Y^2, slogs = sum_clogc over its histogram, the stencil sums and
+// isum, the sum of the squared scaled interpolation differences (see interp_sum).
+void finish_tile(int h, int w, int hc, int wc, int f, int64_t s1, int64_t s2, double slogs,
+                 int64_t g2, int64_t l1, int64_t l2, double isum, float* out) {
+    const double n = static_cast<double>(h) * w;
     const int64_t ni = static_cast<int64_t>(h) * w;
     const double mean = static_cast<double>(s1) / n;
-    // = n var; the integer form is exact while n sum v^2 < 2^63 (tiles up to 2^24 pixels)
+    // exact integer moments: n var = (n sum v^2 - (sum v)^2) / n (no cancellation); the integer
+    // form is exact while n sum v^2 < 2^63 (tiles up to 2^24 pixels)
     const double var = ni <= (int64_t{1} << 24)
                            ? static_cast<double>(ni * s2 - s1 * s1) / n
                            : static_cast<double>(s2) - static_cast<double>(s1) * mean;
@@ -273,6 +284,19 @@ TF_TARGET_CLONES void finish_tile(const int32_t* hist, int h, int w, int hc, int
     out[5] = static_cast<float>(ierr);
 }
 
+// sum v h[v] and sum v^2 h[v] of a histogram (exact: doubles of integers below 2^53, any order)
+TF_TARGET_CLONES void hist_moments(const int32_t* hist, int64_t& s1, int64_t& s2) {
+    double d1 = 0.0, d2 = 0.0;
+#pragma omp simd reduction(+ : d1, d2)
+    for (int v = 0; v < kBins; ++v) {
+        const double c = hist[v];
+        d1 += v * c;
+        d2 += static_cast<double>(v * v) * c;
+    }
+    s1 = static_cast<int64_t>(d1);
+    s2 = static_cast<int64_t>(d2);
+}
+
 void tile_one(const uint8_t* img, int64_t H, int64_t W, int C, int y0, int x0, int size, int f,
               const std::vector<double>& clogc, Workspace& ws, float* out, int32_t* hist_out) {
     const int h = static_cast<int>(std::min<int64_t>(size, H - y0));
@@ -287,7 +311,10 @@ void tile_one(const uint8_t* img, int64_t H, int64_t W, int C, int y0, int x0, i
     double isum = 0.0;
     if (hc > 0 && wc > 0) isum = interp_sum(ws, w, hc, wc, f);
     const bool table = static_cast<size_t>(h) * w < clogc.size();
-    finish_tile(ws.hist, h, w, hc, wc, f, g2, l1, l2, isum, table ? clogc.data() : nullptr, out);
+    int64_t s1, s2;
+    hist_moments(ws.hist, s1, s2);
+    const double slogs = sum_clogc(ws.hist, 0, kBins, table ? clogc.data() : nullptr);
+    finish_tile(h, w, hc, wc, f, s1, s2, slogs, g2, l1, l2, isum, out);
 }
 
 using ImageArray = nb::ndarray<const uint8_t, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
@@ -358,6 +385,8 @@ struct Grid {
     int nr = 0, nc = 0; // cells per column / row; the cell region is (nr s) x (nc s)
     std::unique_ptr<int64_t[]> sums;   // nr * nc * kCellSlots (each cell row zeroed when filled)
     std::unique_ptr<int32_t[]> hists;  // nr * nc * kBins (fully written)
+    std::unique_ptr<int64_t[]> moms;   // nr * nc * 2: sum Y, sum Y^2 of the cell
+    std::unique_ptr<int32_t[]> span;   // nr * nc * 2: first and last non-empty bin of the cell
 };
 
 // Scratch of one thread for one cell row. The column deltas work on the cell boundaries
@@ -790,21 +819,78 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
     }
     // histograms, one cell at a time: 4 interleaved 16-bit partial histograms (2 KiB, in L1;
     // each counts at most s^2 / 4 <= 16384 pixels since s <= 256)
+    uint16_t* __restrict h4 = rw.hist4;
+    std::fill(h4, h4 + 4 * kBins, uint16_t{0});  // kept zero between cells (see below)
     for (int c = 0; c < nc; ++c) {
-        uint16_t* __restrict h4 = rw.hist4;
-        std::fill(h4, h4 + 4 * kBins, uint16_t{0});
+        // the cell's smallest and largest Y (vectorised): its histogram is empty outside
+        uint8_t ymin = 255, ymax = 0;
+#if defined(__SSE2__)
+        if (s % 16 == 0) {  // SSE2 (x86-64 baseline): 16 running minima / maxima
+            __m128i vmin = _mm_set1_epi8(-1), vmax = _mm_setzero_si128();
+            for (int y = y0; y < y0 + s; ++y) {
+                const uint8_t* __restrict src = plane + static_cast<int64_t>(y) * W + c * s;
+                for (int j = 0; j < s; j += 16) {
+                    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + j));
+                    vmin = _mm_min_epu8(vmin, v);
+                    vmax = _mm_max_epu8(vmax, v);
+                }
+            }
+            alignas(16) uint8_t lmin[16], lmax[16];
+            _mm_store_si128(reinterpret_cast<__m128i*>(lmin), vmin);
+            _mm_store_si128(reinterpret_cast<__m128i*>(lmax), vmax);
+            for (int k = 0; k < 16; ++k) {
+                ymin = std::min(ymin, lmin[k]);
+                ymax = std::max(ymax, lmax[k]);
+            }
+        } else
+#endif
+        {
+            for (int y = y0; y < y0 + s; ++y) {
+                const uint8_t* __restrict src = plane + static_cast<int64_t>(y) * W + c * s;
+                for (int j = 0; j < s; ++j) {
+                    ymin = std::min(ymin, src[j]);
+                    ymax = std::max(ymax, src[j]);
+                }
+            }
+        }
+        const int lo = ymin & ~7, hi = (ymax + 8) & ~7;  // blocks of 8 bins
         for (int y = y0; y < y0 + s; ++y) {
             const uint8_t* __restrict src = plane + static_cast<int64_t>(y) * W + c * s;
-            for (int j = 0; j < s; j += 4) {  // s is a multiple of 4
+            int j = 0;
+            for (; j + 16 <= s; j += 16) {
+                for (int k = 0; k < 16; k += 4) {
+                    ++h4[src[j + k]];
+                    ++h4[kBins + src[j + k + 1]];
+                    ++h4[2 * kBins + src[j + k + 2]];
+                    ++h4[3 * kBins + src[j + k + 3]];
+                }
+            }
+            for (; j < s; j += 4) {  // s is a multiple of 4
                 ++h4[src[j]];
                 ++h4[kBins + src[j + 1]];
                 ++h4[2 * kBins + src[j + 2]];
                 ++h4[3 * kBins + src[j + 3]];
             }
         }
-        int32_t* __restrict hist = g.hists.get() + (static_cast<size_t>(r) * nc + c) * kBins;
-        for (int v = 0; v < kBins; ++v)
-            hist[v] = static_cast<int32_t>(h4[v]) + h4[kBins + v] + h4[2 * kBins + v] + h4[3 * kBins + v];
+        const size_t idx = static_cast<size_t>(r) * nc + c;
+        int32_t* __restrict hist = g.hists.get() + idx * kBins;
+        // the cell's histogram, sum Y and sum Y^2 (uint32 lanes: at most s^2 <= 2^16 pixels of
+        // Y^2 <= 65025, below 2^32)
+        uint32_t m1 = 0, m2 = 0;
+        std::fill(hist, hist + lo, 0);
+#pragma omp simd reduction(+ : m1, m2)
+        for (int v = lo; v < hi; ++v) {
+            const uint32_t h = static_cast<uint32_t>(h4[v]) + h4[kBins + v] + h4[2 * kBins + v] + h4[3 * kBins + v];
+            hist[v] = static_cast<int32_t>(h);
+            m1 += static_cast<uint32_t>(v) * h;
+            m2 += static_cast<uint32_t>(v * v) * h;
+        }
+        std::fill(hist + hi, hist + kBins, 0);
+        for (int k = 0; k < 4; ++k) std::fill(h4 + k * kBins + lo, h4 + k * kBins + hi, uint16_t{0});
+        g.moms[2 * idx] = m1;
+        g.moms[2 * idx + 1] = m2;
+        g.span[2 * idx] = ymin;
+        g.span[2 * idx + 1] = ymax;
     }
 }
 
@@ -813,22 +899,39 @@ TF_TARGET_CLONES void grid_tile(const Grid& g, int r, int c, int m, const std::v
                                 float* out) {
     const int nc = g.nc, size = m * g.s;
     int64_t q[kTerms] = {0, 0, 0, 0};
-    int32_t hist[kBins];
-    std::fill(hist, hist + kBins, 0);
+    int64_t s1 = 0, s2 = 0;
+    int lo = kBins, hi = 0;
     for (int dr = 0; dr < m; ++dr) {
         for (int dc = 0; dc < m; ++dc) {
             const size_t idx = static_cast<size_t>(r + dr) * nc + (c + dc);
             const int64_t* cell = g.sums.get() + idx * kCellSlots;
-            for (int k = 0; k < kTerms; ++k) {
-                q[k] += cell[k];
-                if (dr == 0) q[k] += cell[kTerms + k];
-                if (dr == m - 1) q[k] += cell[2 * kTerms + k];
-                if (dc == 0) q[k] += cell[3 * kTerms + k];
-                if (dc == m - 1) q[k] += cell[4 * kTerms + k];
-            }
-            const int32_t* __restrict h = g.hists.get() + idx * kBins;
-#pragma omp simd
-            for (int v = 0; v < kBins; ++v) hist[v] += h[v];
+            for (int k = 0; k < kTerms; ++k) q[k] += cell[k];
+            if (dr == 0)
+                for (int k = 0; k < kTerms; ++k) q[k] += cell[kTerms + k];
+            if (dr == m - 1)
+                for (int k = 0; k < kTerms; ++k) q[k] += cell[2 * kTerms + k];
+            if (dc == 0)
+                for (int k = 0; k < kTerms; ++k) q[k] += cell[3 * kTerms + k];
+            if (dc == m - 1)
+                for (int k = 0; k < kTerms; ++k) q[k] += cell[4 * kTerms + k];
+            s1 += g.moms[2 * idx];
+            s2 += g.moms[2 * idx + 1];
+            lo = std::min(lo, g.span[2 * idx]);
+            hi = std::max(hi, g.span[2 * idx + 1]);
+        }
+    }
+    // the tile's histogram over its non-empty bins only, in blocks of 8 (lo rounded down, hi up)
+    lo &= ~7;
+    hi = (hi + 8) & ~7;
+    alignas(32) int32_t hist[kBins];
+    {
+        const int32_t* __restrict h = g.hists.get() + (static_cast<size_t>(r) * nc + c) * kBins;
+        for (int v = lo; v < hi; ++v) hist[v] = h[v];
+    }
+    for (int dr = 0; dr < m; ++dr) {
+        for (int dc = dr == 0 ? 1 : 0; dc < m; ++dc) {
+            const int32_t* __restrict h = g.hists.get() + (static_cast<size_t>(r + dr) * nc + (c + dc)) * kBins;
+            for (int v = lo; v < hi; ++v) hist[v] += h[v];
         }
     }
     // corner fixes: the tile's top-left corner is cell (r, c)'s, and so on
@@ -838,8 +941,8 @@ TF_TARGET_CLONES void grid_tile(const Grid& g, int r, int c, int m, const std::v
     const int64_t* br = g.sums.get() + (static_cast<size_t>(r + m - 1) * nc + c + m - 1) * kCellSlots + 8 * kTerms;
     for (int k = 0; k < kTerms; ++k) q[k] += tl[k] + tr[k] + bl[k] + br[k];
     const bool table = static_cast<size_t>(size) * size < clogc.size();
-    finish_tile(hist, size, size, size, size, 2, q[0], q[1], q[2], static_cast<double>(q[3]),
-                table ? clogc.data() : nullptr, out);
+    const double slogs = sum_clogc(hist, lo, hi, table ? clogc.data() : nullptr);
+    finish_tile(size, size, size, size, 2, s1, s2, slogs, q[0], q[1], q[2], static_cast<double>(q[3]), out);
 }
 
 int gcd_int(int a, int b) {
@@ -927,6 +1030,8 @@ void run_tiles(const ImageArray& img, const CoordArray& coords, int size, int f,
         g.nc = static_cast<int>(w / cell);
         g.sums.reset(new int64_t[static_cast<size_t>(g.nr) * g.nc * kCellSlots]);
         g.hists.reset(new int32_t[static_cast<size_t>(g.nr) * g.nc * kBins]);
+        g.moms.reset(new int64_t[static_cast<size_t>(g.nr) * g.nc * 2]);
+        g.span.reset(new int32_t[static_cast<size_t>(g.nr) * g.nc * 2]);
         grids.push_back(std::move(g));
     };
     if (cell > 0) {
