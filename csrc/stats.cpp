@@ -570,7 +570,7 @@ void horizontal_row(const uint8_t* r0, const uint8_t* r1, int Wc, int16_t* dp, i
 // column of cell b - 1 for the right one; delta = replicated terms - true terms. (Lanes
 // b = 0 of the right side and b = nc of the left side are computed but never used.)
 // Plain integer loops over b: vectorised by the compiler, identical results either way.
-TF_TARGET_CLONES void boundary_row(const int16_t* __restrict u, const int16_t* __restrict c,
+TF_TARGET_CLONES void boundary_row_scalar(const int16_t* __restrict u, const int16_t* __restrict c,
                                    const int16_t* __restrict d, const int16_t* __restrict h0,
                                    const int16_t* __restrict h1, int32_t v0, int32_t v1, int nb,
                                    int nbp, int32_t* __restrict q32, int64_t* __restrict q64) {
@@ -610,6 +610,117 @@ TF_TARGET_CLONES void boundary_row(const int16_t* __restrict u, const int16_t* _
             q64[nbp + b] += static_cast<int64_t>(re * re - e * e);
         }
     }
+}
+
+#ifdef TF_HAVE_AVX2_PATH
+// products of int16 lanes (exact int32), in unpack order: lo = lanes 0-3 | 8-11, hi = 4-7 | 12-15
+__attribute__((target("avx2"))) inline void tf_mul32(__m256i x, __m256i y, __m256i& lo, __m256i& hi) {
+    const __m256i l = _mm256_mullo_epi16(x, y), h = _mm256_mulhi_epi16(x, y);
+    lo = _mm256_unpacklo_epi16(l, h);
+    hi = _mm256_unpackhi_epi16(l, h);
+}
+// a x + b y per int16 lane (exact int32), in unpack order
+__attribute__((target("avx2"))) inline void tf_madd2(__m256i a, __m256i b, __m256i x, __m256i y,
+                                                     __m256i& lo, __m256i& hi) {
+    lo = _mm256_madd_epi16(_mm256_unpacklo_epi16(a, b), _mm256_unpacklo_epi16(x, y));
+    hi = _mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), _mm256_unpackhi_epi16(x, y));
+}
+// p[0 .. 16) += the 16 int32 of (lo, hi) in lane order 0 .. 15
+__attribute__((target("avx2"))) inline void tf_acc32(int32_t* p, __m256i lo, __m256i hi) {
+    __m256i* q = reinterpret_cast<__m256i*>(p);
+    _mm256_storeu_si256(q, _mm256_add_epi32(_mm256_loadu_si256(q), _mm256_permute2x128_si256(lo, hi, 0x20)));
+    _mm256_storeu_si256(q + 1, _mm256_add_epi32(_mm256_loadu_si256(q + 1), _mm256_permute2x128_si256(lo, hi, 0x31)));
+}
+__attribute__((target("avx2"))) inline void tf_acc64(int64_t* p, __m256i lo, __m256i hi) {
+    const __m256i a = _mm256_permute2x128_si256(lo, hi, 0x20), b = _mm256_permute2x128_si256(lo, hi, 0x31);
+    const __m256i w[4] = {_mm256_cvtepi32_epi64(_mm256_castsi256_si128(a)), _mm256_cvtepi32_epi64(_mm256_extracti128_si256(a, 1)),
+                          _mm256_cvtepi32_epi64(_mm256_castsi256_si128(b)), _mm256_cvtepi32_epi64(_mm256_extracti128_si256(b, 1))};
+    __m256i* q = reinterpret_cast<__m256i*>(p);
+    for (int k = 0; k < 4; ++k) _mm256_storeu_si256(q + k, _mm256_add_epi64(_mm256_loadu_si256(q + k), w[k]));
+}
+
+// boundary_row with AVX2, 16 boundaries a step in int16 lanes: every delta is a difference of
+// squares r^2 - t^2 = (r - t)(r + t) with both factors inside int16 (|Gx|, |Gy|, |L| <= 1020,
+// |E| <= 16320, |re + e| <= 32640), multiplied exactly into int32 (pmaddwd / pmulhw). nbp is a
+// multiple of 16; lanes b >= nb hold finite leftovers and are never read back.
+__attribute__((target("avx2"))) void boundary_row_avx2(
+    const int16_t* __restrict u, const int16_t* __restrict c, const int16_t* __restrict d,
+    const int16_t* __restrict h0, const int16_t* __restrict h1, int32_t v0, int32_t v1, int nbp,
+    int32_t* __restrict q32, int64_t* __restrict q64) {
+#define TF_LD(p) _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
+    const __m256i w0 = _mm256_set1_epi16(static_cast<int16_t>(v0)), w1 = _mm256_set1_epi16(static_cast<int16_t>(v1));
+    for (int b = 0; b < nbp; b += 16) {
+        const __m256i u0 = TF_LD(u + b), u1 = TF_LD(u + nbp + b), u2 = TF_LD(u + 2 * nbp + b), u3 = TF_LD(u + 3 * nbp + b);
+        const __m256i c0 = TF_LD(c + b), c1 = TF_LD(c + nbp + b), c2 = TF_LD(c + 2 * nbp + b), c3 = TF_LD(c + 3 * nbp + b);
+        const __m256i d0 = TF_LD(d + b), d1 = TF_LD(d + nbp + b), d2 = TF_LD(d + 2 * nbp + b), d3 = TF_LD(d + 3 * nbp + b);
+        // columns 1 and 2 (b s - 1, b s) differ by (du, dc, dd) in the three rows; replicating
+        // either one for the other changes Gx by ax and Gy by +-ay, L by -+dc (both sides)
+        const __m256i du = _mm256_sub_epi16(u2, u1), dc = _mm256_sub_epi16(c2, c1), dd = _mm256_sub_epi16(d2, d1);
+        const __m256i ax = _mm256_sub_epi16(_mm256_setzero_si256(),
+                                            _mm256_add_epi16(_mm256_add_epi16(du, dd), _mm256_slli_epi16(dc, 1)));
+        const __m256i ay = _mm256_sub_epi16(dd, du);
+        __m256i lo, hi;
+        // left column of cell b (centre 2, neighbours 1 and 3)
+        {
+            const __m256i gx = _mm256_add_epi16(_mm256_add_epi16(_mm256_sub_epi16(u3, u1), _mm256_sub_epi16(d3, d1)),
+                                                _mm256_slli_epi16(_mm256_sub_epi16(c3, c1), 1));
+            const __m256i gy = _mm256_sub_epi16(_mm256_add_epi16(_mm256_add_epi16(d1, d3), _mm256_slli_epi16(d2, 1)),
+                                                _mm256_add_epi16(_mm256_add_epi16(u1, u3), _mm256_slli_epi16(u2, 1)));
+            const __m256i bx = _mm256_add_epi16(_mm256_slli_epi16(gx, 1), ax);   // rgx + gx
+            const __m256i by = _mm256_add_epi16(_mm256_slli_epi16(gy, 1), ay);   // rgy + gy
+            tf_madd2(ax, ay, bx, by, lo, hi);
+            tf_acc32(q32 + b, lo, hi);
+            const __m256i lap = _mm256_sub_epi16(_mm256_add_epi16(_mm256_add_epi16(u2, d2), _mm256_add_epi16(c1, c3)),
+                                                 _mm256_slli_epi16(c2, 2));
+            tf_acc32(q32 + nbp + b, _mm256_srai_epi32(_mm256_unpacklo_epi16(dc, dc), 16),
+                     _mm256_srai_epi32(_mm256_unpackhi_epi16(dc, dc), 16));
+            tf_mul32(dc, _mm256_add_epi16(_mm256_slli_epi16(lap, 1), dc), lo, hi);  // rlap^2 - lap^2
+            tf_acc32(q32 + 2 * nbp + b, lo, hi);
+            const __m256i vt = _mm256_add_epi16(_mm256_mullo_epi16(w0, TF_LD(h0 + nbp + b)), _mm256_mullo_epi16(w1, TF_LD(h1 + nbp + b)));
+            const __m256i vr = _mm256_add_epi16(_mm256_mullo_epi16(w0, TF_LD(h0 + 3 * nbp + b)), _mm256_mullo_epi16(w1, TF_LD(h1 + 3 * nbp + b)));
+            const __m256i sum = _mm256_sub_epi16(_mm256_sub_epi16(_mm256_slli_epi16(c2, 7), vt), vr);  // re + e
+            tf_mul32(_mm256_sub_epi16(vt, vr), sum, lo, hi);                                          // (re - e)(re + e)
+            tf_acc64(q64 + b, lo, hi);
+        }
+        // right column of cell b - 1 (centre 1, neighbours 0 and 2)
+        {
+            const __m256i gx = _mm256_add_epi16(_mm256_add_epi16(_mm256_sub_epi16(u2, u0), _mm256_sub_epi16(d2, d0)),
+                                                _mm256_slli_epi16(_mm256_sub_epi16(c2, c0), 1));
+            const __m256i gy = _mm256_sub_epi16(_mm256_add_epi16(_mm256_add_epi16(d0, d2), _mm256_slli_epi16(d1, 1)),
+                                                _mm256_add_epi16(_mm256_add_epi16(u0, u2), _mm256_slli_epi16(u1, 1)));
+            const __m256i nay = _mm256_sub_epi16(_mm256_setzero_si256(), ay);     // rgy - gy
+            const __m256i bx = _mm256_add_epi16(_mm256_slli_epi16(gx, 1), ax);
+            const __m256i by = _mm256_add_epi16(_mm256_slli_epi16(gy, 1), nay);
+            tf_madd2(ax, nay, bx, by, lo, hi);
+            tf_acc32(q32 + 3 * nbp + b, lo, hi);
+            const __m256i lap = _mm256_sub_epi16(_mm256_add_epi16(_mm256_add_epi16(u1, d1), _mm256_add_epi16(c0, c2)),
+                                                 _mm256_slli_epi16(c1, 2));
+            const __m256i ndc = _mm256_sub_epi16(_mm256_setzero_si256(), dc);     // rlap - lap
+            tf_acc32(q32 + 4 * nbp + b, _mm256_srai_epi32(_mm256_unpacklo_epi16(ndc, ndc), 16),
+                     _mm256_srai_epi32(_mm256_unpackhi_epi16(ndc, ndc), 16));
+            tf_mul32(ndc, _mm256_add_epi16(_mm256_slli_epi16(lap, 1), ndc), lo, hi);
+            tf_acc32(q32 + 5 * nbp + b, lo, hi);
+            const __m256i vt = _mm256_add_epi16(_mm256_mullo_epi16(w0, TF_LD(h0 + b)), _mm256_mullo_epi16(w1, TF_LD(h1 + b)));
+            const __m256i vr = _mm256_add_epi16(_mm256_mullo_epi16(w0, TF_LD(h0 + 2 * nbp + b)), _mm256_mullo_epi16(w1, TF_LD(h1 + 2 * nbp + b)));
+            const __m256i sum = _mm256_sub_epi16(_mm256_sub_epi16(_mm256_slli_epi16(c1, 7), vt), vr);
+            tf_mul32(_mm256_sub_epi16(vt, vr), sum, lo, hi);
+            tf_acc64(q64 + nbp + b, lo, hi);
+        }
+    }
+#undef TF_LD
+}
+#endif
+
+void boundary_row(const int16_t* u, const int16_t* c, const int16_t* d, const int16_t* h0,
+                  const int16_t* h1, int32_t v0, int32_t v1, int nb, int nbp, int32_t* q32,
+                  int64_t* q64) {
+#ifdef TF_HAVE_AVX2_PATH
+    if (cpu_has_avx2()) {
+        boundary_row_avx2(u, c, d, h0, h1, v0, v1, nbp, q32, q64);
+        return;
+    }
+#endif
+    boundary_row_scalar(u, c, d, h0, h1, v0, v1, nb, nbp, q32, q64);
 }
 
 // Row (padded by 2, row[0] = column 0) -> its boundary columns (k * nbp + b). Scalar copies
