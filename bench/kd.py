@@ -106,6 +106,7 @@ def main() -> None:
     ap.add_argument("--kd-ramp", type=int, default=0)
     ap.add_argument("--kd-grad-ratio", type=float, default=None)
     ap.add_argument("--adapter-fit", type=int, default=0, help="kd.adapter_fit: warm-up steps that fit the adapters")
+    ap.add_argument("--all-channels", action="store_true", help="kd.live_channels=False: also match dead teacher channels")
     ap.add_argument("--irl-skip", action="store_true", help="IRL adapters also see the student's input (kd.irl_skip)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--val-images", type=int, default=0,
@@ -129,7 +130,7 @@ def main() -> None:
         steps=a.steps, batch_size=a.batch, patch=a.patch, lr=a.lr, min_lr=1e-5, log_every=25,
         w_pixel=1.0, w_drl=a.w_drl, w_irl=a.w_irl, w_output=0.0, match_channels=a.match_channels,
         stat_norm=a.stat_norm, kd_warmup=a.kd_warmup, kd_ramp=a.kd_ramp, kd_grad_ratio=a.kd_grad_ratio,
-        irl_skip=a.irl_skip, adapter_fit=a.adapter_fit, cache_teachers=not a.fresh_noise, degrade="noise:sigma=25" if a.fresh_noise else "", ae_steps=a.ae_steps, ae_lr=a.ae_lr, ae_init="teacher",
+        irl_skip=a.irl_skip, adapter_fit=a.adapter_fit, live_channels=not a.all_channels, cache_teachers=not a.fresh_noise, degrade="noise:sigma=25" if a.fresh_noise else "", ae_steps=a.ae_steps, ae_lr=a.ae_lr, ae_init="teacher",
     )
     report: dict = {"args": vars(a), "config": base.to_dict(), "runs": []}
     shape = (1, 1, 256, 256)

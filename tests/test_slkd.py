@@ -394,3 +394,40 @@ def test_adapter_fit_trains_only_the_adapters_during_the_warmup(shared_data) -> 
     assert not torch.equal(fresh.enc_adapters[0].conv.weight, kd.loss_module.enc_adapters[0].conv.weight)
     with pytest.raises(ValueError, match="adapter_fit"):
         distill_model(teacher, None, s1, gt, dataclasses.replace(cfg, adapter_fit=-1), seed=0)
+
+
+def test_live_channels_skip_dead_teacher_channels(shared_data) -> None:
+    from tripled_fast.kd.slkd import active_channels
+
+    teacher = _teacher()
+    t = default_taps(teacher)
+    # kill channels 1 and 5 of the decoder tap's conv: the ReLU after it outputs zeros there
+    conv = teacher.body[int(t.decoder[0].split(".")[1]) - 1]
+    with torch.no_grad():
+        conv.weight[[1, 5]] = 0.0
+        conv.bias[[1, 5]] = -1.0
+    x = torch.from_numpy(_real_patches(shared_data, n=4)).permute(0, 3, 1, 2).float() / 255.0
+    live = active_channels(teacher, x, list(t.decoder))[t.decoder[0]]
+    assert live == [0, 2, 3, 4, 6, 7]
+    # match_channels picks evenly spaced channels among the live ones only
+    lm = LayerMap(encoder=(), decoder=((t.decoder[0], default_taps(teacher).decoder[0]),))
+    loss = SLKDLoss(lm, [], [(8, 8)], w_drl=0.0, w_irl=1.0, irl_extractor=Moments(), match_channels=3, dec_live=[live])
+    assert loss.dec_keep == [[0, 3, 7]]  # positions 0, 2 (round(2.5)), 5 of the live list and loss.dec_adapters[0].conv.weight.shape == (3, 8, 1, 1)
+    with pytest.raises(ValueError, match="live channel indices"):
+        SLKDLoss(lm, [], [(8, 8)], w_drl=0.0, w_irl=1.0, irl_extractor=Moments(), dec_live=[[9]])
+    with pytest.raises(ValueError, match="one channel list per layer pair"):
+        SLKDLoss(lm, [], [(8, 8)], w_drl=0.0, w_irl=1.0, irl_extractor=Moments(), dec_live=[[0], [1]])
+    # the loop uses the probe: Teacher B = this teacher, dead channels never matched
+    student, _ = make_student("dncnn", {"depth": 6, "width": 8, "bn": False}, in_ch=1, max_ratio=None, seed=0)
+    cfg = KDConfig(steps=1, batch_size=2, patch=16, w_drl=0.0, w_irl=1.0, degrade="noise:sigma=25", log_every=1)
+    res = distill_model(teacher, teacher, student, _real_patches(shared_data, n=4), cfg, seed=0, irl_extractor=Moments())
+    assert res.loss_module.dec_keep == [[0, 2, 3, 4, 6, 7]]
+    off = distill_model(teacher, teacher, copy.deepcopy(student), _real_patches(shared_data, n=4),
+                        dataclasses.replace(cfg, live_channels=False), seed=0, irl_extractor=Moments())
+    assert off.loss_module.dec_keep == [list(range(8))]
+    # a tap with no live channel is refused with a clear message
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.bias.fill_(-1.0)
+    with pytest.raises(ValueError, match="has no active channel"):
+        distill_model(teacher, teacher, copy.deepcopy(student), _real_patches(shared_data, n=4), cfg, seed=0, irl_extractor=Moments())

@@ -294,6 +294,7 @@ class KDConfig(StrictConfig):
     stat_loss: str = "l1"                      # l1 | l2 on the extracted statistics
     stat_norm: str = "none"                    # none | teacher: divide each statistic by the teacher's spread
     match_channels: Optional[int] = None       # compare at most this many teacher channels per pair (cost)
+    live_channels: bool = True                 # match only teacher channels active on a probe of the training patches
     irl_skip: bool = False                     # IRL adapters also see the student's input image (residual students)
     # optimisation
     steps: int = 2000

@@ -44,6 +44,7 @@ from tripled_fast.kd.autoencoder import sample_crops, to_tensor, train_clean_aut
 from tripled_fast.kd.students import default_taps
 
 __all__ = [
+    "active_channels",
     "ChannelStats",
     "FeatureAdapter",
     "KDResult",
@@ -260,6 +261,10 @@ class SLKDLoss(nn.Module):
             only the degradation in its last features, while Teacher B's carry the clean image;
             with the input at hand the adapter can form the student's reconstruction, so IRL
             shapes it instead of pulling the residual features towards image content.
+        enc_live, dec_live: per layer pair, the teacher channels eligible for matching (e.g. those
+            active on the training patches, :func:`active_channels`); None = all. A dead teacher
+            channel (all zero) carries no knowledge, and matching its statistics can only be
+            done by killing student channels.
     """
 
     def __init__(
@@ -278,6 +283,8 @@ class SLKDLoss(nn.Module):
         irl_extractor: nn.Module | None = None,
         match_channels: int | None = None,
         irl_skip: int = 0,
+        enc_live: Sequence[Sequence[int]] | None = None,
+        dec_live: Sequence[Sequence[int]] | None = None,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -298,13 +305,19 @@ class SLKDLoss(nn.Module):
         self.layer_map = layer_map
         self.weights = {"pixel": w_pixel, "drl": w_drl, "irl": w_irl, "output": w_output}
         self.stat_loss = stat_loss
-        def kept(ct: int) -> list[int]:
-            if match_channels is None or match_channels >= ct:
-                return list(range(ct))
-            return sorted({int(round(v)) for v in np.linspace(0, ct - 1, match_channels)})
+        def kept(ct: int, live: Sequence[int] | None, where: str) -> list[int]:
+            cand = list(range(ct)) if live is None else sorted({int(c) for c in live})
+            if not cand or cand[0] < 0 or cand[-1] >= ct:
+                raise ValueError(f"SLKDLoss: {where}: expected live channel indices in [0, {ct}), got {list(live or [])[:8]}")
+            if match_channels is None or match_channels >= len(cand):
+                return cand
+            return sorted({cand[int(round(v))] for v in np.linspace(0, len(cand) - 1, match_channels)})
 
-        self.enc_keep = [kept(ct) for ct, _ in enc_channels]
-        self.dec_keep = [kept(ct) for ct, _ in dec_channels]
+        for name, live, chans in (("enc_live", enc_live, enc_channels), ("dec_live", dec_live, dec_channels)):
+            if live is not None and len(live) != len(chans):
+                raise ValueError(f"SLKDLoss: {name} needs one channel list per layer pair, got {len(live)} for {len(chans)}")
+        self.enc_keep = [kept(ct, None if enc_live is None else enc_live[i], f"encoder pair {i}") for i, (ct, _) in enumerate(enc_channels)]
+        self.dec_keep = [kept(ct, None if dec_live is None else dec_live[i], f"decoder pair {i}") for i, (ct, _) in enumerate(dec_channels)]
         self.enc_adapters = nn.ModuleList(
             FeatureAdapter(cs, len(k), seed=seed + i) for i, ((_, cs), k) in enumerate(zip(enc_channels, self.enc_keep))
         )
@@ -580,6 +593,52 @@ class TeacherCache:
     teacher_b: nn.Module | None
     teacher_b_seconds: float = 0.0
     seconds: float = 0.0
+    live: tuple[list[list[int]], list[list[int]]] | None = None
+
+
+def active_channels(model: nn.Module, x: torch.Tensor, names: Sequence[str], rel_tol: float = 1e-6) -> dict[str, list[int]]:
+    """Channels of the taps ``names`` that vary over the probe batch ``x`` (``N x C x H x W``).
+
+    A channel is active when its range (max - min over the batch and positions) exceeds
+    ``rel_tol`` x the tap's largest absolute value; a dead ReLU channel (all zero) or a constant
+    one is not. Returns ``{name: sorted channel indices}``.
+    """
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            _, feats = forward_with_taps(model, x, names, need_output=False)
+    finally:
+        model.train(was)
+    out = {}
+    for n, f in feats.items():
+        per = f.transpose(0, 1).flatten(1)
+        rng = per.amax(1) - per.amin(1)
+        out[n] = [int(i) for i in torch.nonzero(rng > rel_tol * float(f.abs().amax()) + 1e-30).flatten()]
+    return out
+
+
+def _probe_batch(pool: PatchPool, cfg: KDConfig, seed: int, device: torch.device, n: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Up to ``n`` evenly spaced pool patches, centre-cropped to ``cfg.patch``: ``(lq, gt)``
+    tensors (LQ synthesised with ``cfg.degrade`` and a generator seeded by ``seed`` when set)."""
+    idx = np.unique(np.linspace(0, pool.gt.shape[0] - 1, min(n, pool.gt.shape[0])).round().astype(int))
+    size = min(cfg.patch, pool.gt.shape[1], pool.gt.shape[2])
+    size -= size % pool.scale
+    y0, x0 = (pool.gt.shape[1] - size) // 2, (pool.gt.shape[2] - size) // 2
+    y0 -= y0 % pool.scale
+    x0 -= x0 % pool.scale
+    gt = pool.gt[idx, y0 : y0 + size, x0 : x0 + size]
+    if cfg.degrade:
+        from tripled_fast.data.degrade import apply_degradation
+
+        rng = np.random.default_rng(seed)
+        lq = np.stack([apply_degradation(g, cfg.degrade, rng) for g in gt])
+    elif pool.lq is not None:
+        s = pool.scale
+        lq = pool.lq[idx, y0 // s : (y0 + size) // s, x0 // s : (x0 + size) // s]
+    else:
+        raise ValueError("train_pairs: no LQ patches and kd.degrade is empty; give (lq, gt) or a degrade spec")
+    return to_tensor(lq, device), to_tensor(gt, device)
 
 
 def _setup(
@@ -590,9 +649,13 @@ def _setup(
     cfg: KDConfig,
     seed: int,
     device: torch.device,
-) -> tuple[LayerMap, nn.Module | None, nn.Module | None, list[tuple[int, int]], list[tuple[int, int]], float]:
+) -> tuple[
+    LayerMap, nn.Module | None, nn.Module | None, list[tuple[int, int]], list[tuple[int, int]], float,
+    tuple[list[list[int]], list[list[int]]] | None,
+]:
     """Layer map (restricted to the enabled terms), frozen teachers (Teacher B trained if
-    missing) and the ``(teacher_ch, student_ch)`` per pair."""
+    missing), the ``(teacher_ch, student_ch)`` per pair and, with ``cfg.live_channels``, the
+    teacher channels active on a probe of the training patches (encoder, decoder)."""
     needs_a = cfg.w_drl > 0 or cfg.w_output > 0 or (cfg.w_irl > 0 and teacher_b is None)
     if teacher_a is None and needs_a:
         raise ValueError("distill_model: teacher_a is required when w_drl, w_output or (without teacher_b) w_irl > 0")
@@ -624,7 +687,25 @@ def _setup(
         assert teacher_b is not None
         b_ch = _channels(teacher_b, [t for t, _ in layer_map.decoder], in_ch, side, device)
         dec_ch = [(b_ch[t], s_ch[s]) for t, s in layer_map.decoder]
-    return layer_map, teacher_a, teacher_b, enc_ch, dec_ch, tb_seconds
+    live = None
+    if cfg.live_channels and (layer_map.encoder or layer_map.decoder):
+        lq, gt = _probe_batch(pool, cfg, seed, device)
+        enc_live: list[list[int]] = []
+        dec_live: list[list[int]] = []
+        if layer_map.encoder:
+            assert teacher_a is not None
+            act = active_channels(teacher_a, lq, [t for t, _ in layer_map.encoder])
+            enc_live = [act[t] for t, _ in layer_map.encoder]
+        if layer_map.decoder:
+            assert teacher_b is not None
+            act = active_channels(teacher_b, gt, [t for t, _ in layer_map.decoder])
+            dec_live = [act[t] for t, _ in layer_map.decoder]
+        for where, pairs, lv in (("Teacher A", layer_map.encoder, enc_live), ("Teacher B", layer_map.decoder, dec_live)):
+            for (t, _), chans in zip(pairs, lv):
+                if not chans:
+                    raise ValueError(f"kd.live_channels: {where} tap {t!r} has no active channel on the training patches")
+        live = (enc_live, dec_live)
+    return layer_map, teacher_a, teacher_b, enc_ch, dec_ch, tb_seconds, live
 
 
 def _loss_module(
@@ -636,6 +717,7 @@ def _loss_module(
     drl_extractor: nn.Module | None,
     irl_extractor: nn.Module | None,
     in_ch: int = 1,
+    live: tuple[list[list[int]], list[list[int]]] | None = None,
 ) -> SLKDLoss:
     return SLKDLoss(
         layer_map, enc_ch, dec_ch,
@@ -645,6 +727,8 @@ def _loss_module(
         irl_extractor=(irl_extractor or build_extractor("piqe")) if cfg.w_irl > 0 else None,
         match_channels=cfg.match_channels,
         irl_skip=in_ch if cfg.irl_skip else 0,
+        enc_live=live[0] if live is not None and enc_ch else None,
+        dec_live=live[1] if live is not None and dec_ch else None,
         seed=seed,
     )
 
@@ -696,10 +780,10 @@ def precompute_teachers(
     pool = as_patch_pool(train_pairs, scale=cfg.scale)
     if pool.lq is None:
         raise ValueError("kd.cache_teachers: train_pairs has no LQ patches")
-    layer_map, teacher_a, teacher_b, enc_ch, dec_ch, tb_seconds = _setup(
+    layer_map, teacher_a, teacher_b, enc_ch, dec_ch, tb_seconds, live = _setup(
         teacher_a, teacher_b, student, pool, cfg, seed, device
     )
-    loss_fn = _loss_module(layer_map, enc_ch, dec_ch, cfg, seed, drl_extractor, irl_extractor, pool.gt.shape[3]).to(device)
+    loss_fn = _loss_module(layer_map, enc_ch, dec_ch, cfg, seed, drl_extractor, irl_extractor, pool.gt.shape[3], live).to(device)
     start = time.perf_counter()
     enc_parts: list[list[torch.Tensor]] = [[] for _ in enc_ch]
     dec_parts: list[list[torch.Tensor]] = [[] for _ in dec_ch]
@@ -717,7 +801,7 @@ def precompute_teachers(
         layer_map=layer_map, enc_channels=enc_ch, dec_channels=dec_ch,
         enc=[torch.cat(p) for p in enc_parts], dec=[torch.cat(p) for p in dec_parts],
         out_a=torch.cat(outs) if outs else None, teacher_b=teacher_b, teacher_b_seconds=tb_seconds,
-        seconds=time.perf_counter() - start,
+        seconds=time.perf_counter() - start, live=live,
     )
 
 
@@ -785,16 +869,17 @@ def distill_model(
         enc_ch = cache.enc_channels if cfg.w_drl > 0 else []
         dec_ch = cache.dec_channels if cfg.w_irl > 0 else []
         teacher_a = teacher_b = None
+        live = None if cache.live is None else (cache.live[0] if cfg.w_drl > 0 else [], cache.live[1] if cfg.w_irl > 0 else [])
         tb_seconds = cache.teacher_b_seconds
         out_teacher_b = cache.teacher_b
     else:
         cache = None
-        layer_map, teacher_a, teacher_b, enc_ch, dec_ch, tb_seconds = _setup(
+        layer_map, teacher_a, teacher_b, enc_ch, dec_ch, tb_seconds, live = _setup(
             teacher_a, teacher_b, student, pool, cfg, seed, device
         )
         out_teacher_b = teacher_b
     student = student.to(device).train()
-    loss_fn = _loss_module(layer_map, enc_ch, dec_ch, cfg, seed, drl_extractor, irl_extractor, pool.gt.shape[3]).to(device)
+    loss_fn = _loss_module(layer_map, enc_ch, dec_ch, cfg, seed, drl_extractor, irl_extractor, pool.gt.shape[3], live).to(device)
     s_params = [p for p in student.parameters() if p.requires_grad]
     params = s_params + loss_fn.adapter_parameters()
     opt = torch.optim.Adam(params, lr=cfg.lr)
