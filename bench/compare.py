@@ -288,10 +288,11 @@ def run(args: argparse.Namespace) -> Report:
     bw1 = copy_bandwidth(copy_n, reps + 4)
     bw_all = copy_bandwidth(copy_n, reps + 4, threads=os.cpu_count() or 1)
     bw = max(bw1, bw_all)  # the roofline reference: the better of one thread and all cores
-    peak = matmul_peak(256 if args.quick else 2048, reps + 2)
+    peak = 0.0 if args.stats_only else matmul_peak(256 if args.quick else 2048, reps + 2)
     rep.facts.append(f"measured memory copy: {bw / 1e9:.1f} GB/s (read + write, np.copyto; one thread "
                      f"{bw1 / 1e9:.1f}, {os.cpu_count()} threads {bw_all / 1e9:.1f}: the larger is the "
-                     f"reference); fp32 matmul peak: {peak / 1e9:.1f} GFLOP/s (torch.mm)")
+                     f"reference)" + ("" if args.stats_only else
+                                      f"; fp32 matmul peak: {peak / 1e9:.1f} GFLOP/s (torch.mm)"))
 
     with tempfile.TemporaryDirectory(prefix="tf-bench-") as tmp:
         workdir = Path(tmp)
@@ -305,12 +306,13 @@ def run(args: argparse.Namespace) -> Report:
         n_img = len(files)
 
         # ---- decode
-        t_nv, _ = measure(lambda: [decode_image(p) for p in files], reps)
-        t_us, _ = measure(lambda: [a for _, a in prefetch_images(((i, p) for i, p in enumerate(files)),
-                                                                 workers=args.workers, max_in_flight=4)], reps)
-        progress("decode done")
-        rep.rows.append(Row("decode", f"{n_img} files, {mpix:.1f} MPix", t_nv, t_us, mpix, "MPix",
-                            f"PIL serial vs prefetch_images ({args.workers} threads)"))
+        if not args.stats_only:
+            t_nv, _ = measure(lambda: [decode_image(p) for p in files], reps)
+            t_us, _ = measure(lambda: [a for _, a in prefetch_images(((i, p) for i, p in enumerate(files)),
+                                                                     workers=args.workers, max_in_flight=4)], reps)
+            progress("decode done")
+            rep.rows.append(Row("decode", f"{n_img} files, {mpix:.1f} MPix", t_nv, t_us, mpix, "MPix",
+                                f"PIL serial vs prefetch_images ({args.workers} threads)"))
 
         # ---- fused statistics
         def naive_stats() -> list:
@@ -342,6 +344,9 @@ def run(args: argparse.Namespace) -> Report:
             rep.checks.append(f"stats vs copy bandwidth over {len(ratios)} back-to-back trials (each: copy best of 6, "
                               f"stats best of 10): median {np.median(ratios):.1f}%, min {min(ratios):.1f}%, "
                               f"max {max(ratios):.1f}% ({', '.join(f'{r:.1f}' for r in ratios)})")
+        if args.stats_only:
+            rep.facts.append(f"load average (1/5/15 min) at end: {loadavg()}")
+            return rep
 
         # ---- features
         cfg = FeatureConfig(input_size=args.feature_size) if args.feature_size else FeatureConfig()
@@ -500,6 +505,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--big-n", type=int, default=1_000_000)
     ap.add_argument("--stats-trials", type=int, default=8,
                     help="back-to-back (copy bandwidth, stats) trials for the spread of the roofline ratio")
+    ap.add_argument("--stats-only", action="store_true",
+                    help="only the statistics row and its bandwidth trials (no decode, features, pipeline, "
+                         "4K, k-means, k-center stages)")
     ap.add_argument("--budget", type=float, default=0.01, help="selection fraction of the pool-scale run")
     args = ap.parse_args(argv)
     if args.quick:
