@@ -801,6 +801,39 @@ void boundary_cols(const int16_t* __restrict row, int s, int nb, int nbp, int16_
     }
 }
 
+// First and last non-empty bin of the sum of four interleaved 16-bit histograms (not all empty).
+inline void cell_span(const uint16_t* h4, int& lo, int& hi) {
+#if defined(__SSE2__)
+    const __m128i zero = _mm_setzero_si128();
+    auto empty = [&](int v) {  // bit 2 k (and 2 k + 1) set when bin v + k is empty in all four
+        const __m128i* p = reinterpret_cast<const __m128i*>(h4 + v);
+        const __m128i x = _mm_or_si128(_mm_or_si128(_mm_loadu_si128(p), _mm_loadu_si128(p + kBins / 8)),
+                                       _mm_or_si128(_mm_loadu_si128(p + kBins / 4), _mm_loadu_si128(p + 3 * kBins / 8)));
+        return static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi16(x, zero)));
+    };
+    for (int v = 0; v < kBins; v += 8) {
+        const unsigned full = ~empty(v) & 0xFFFFu;
+        if (full) {
+            lo = v + __builtin_ctz(full) / 2;
+            break;
+        }
+    }
+    for (int v = kBins - 8; v >= 0; v -= 8) {
+        const unsigned full = ~empty(v) & 0xFFFFu;
+        if (full) {
+            hi = v + (31 - __builtin_clz(full)) / 2;
+            break;
+        }
+    }
+#else
+    auto any = [&](int v) { return (h4[v] | h4[kBins + v] | h4[2 * kBins + v] | h4[3 * kBins + v]) != 0; };
+    lo = 0;
+    while (!any(lo)) ++lo;
+    hi = kBins - 1;
+    while (!any(hi)) --hi;
+#endif
+}
+
 // Sums of the true terms and the row / column edge deltas of the cells of cell row r.
 TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, Grid& g, int r,
                                     RowWork& rw) {
@@ -811,22 +844,24 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
     const int na = a_hi - a_lo + 1;
     const int nb = nc + 1, nbp = (nb + 15) / 16 * 16;
     rw.dpad.resize(static_cast<size_t>(Wc) + 4);
-    rw.horiz.resize(static_cast<size_t>(na) * Wc);
+    const int hs = Wc + 2;  // horiz rows: one padding slot on each side
+    rw.horiz.resize(static_cast<size_t>(na) * hs);
     rw.bH.resize(static_cast<size_t>(na) * 4 * nbp);
     for (int k = 0; k < na; ++k) {
         const int a = a_lo + k;
         const uint8_t* __restrict r0 = plane + static_cast<int64_t>(2 * a) * W;
         const uint8_t* __restrict r1 = r0 + W;
-        int16_t* __restrict hz = rw.horiz.data() + static_cast<size_t>(k) * Wc;
+        int16_t* __restrict hz = rw.horiz.data() + static_cast<size_t>(k) * hs + 1;
         int16_t* dp = rw.dpad.data() + 2;  // box sum of pixel j's 2 x 2 block, padded by 2
         horizontal_row(r0, r1, Wc, dp, hz);
+        hz[-1] = hz[Wc] = 0;
         int16_t* __restrict bh = rw.bH.data() + static_cast<size_t>(k) * 4 * nbp;
-        for (int b = 0; b < nb; ++b) {
-            const bool lft = b > 0, rgt = b < nc;  // cell b - 1 / cell b exist
-            bh[b] = lft ? hz[b * s - 1] : 0;                                   // true, column b s - 1
-            bh[nbp + b] = rgt ? hz[b * s] : 0;                                 // true, column b s
-            bh[2 * nbp + b] = lft ? static_cast<int16_t>(4 * dp[b * s - 1]) : 0;  // right edge clamp
-            bh[3 * nbp + b] = rgt ? static_cast<int16_t>(4 * dp[b * s]) : 0;      // left edge clamp
+        // k = 0 / 2 at b = 0 and k = 1 / 3 at b = nc (no cell there) read the padding
+        for (int b = 0, j = 0; b < nb; ++b, j += s) {
+            bh[b] = hz[j - 1];                                       // true, column b s - 1
+            bh[nbp + b] = hz[j];                                     // true, column b s
+            bh[2 * nbp + b] = static_cast<int16_t>(4 * dp[j - 1]);  // right edge clamp
+            bh[3 * nbp + b] = static_cast<int16_t>(4 * dp[j]);      // left edge clamp
         }
     }
     for (auto& v : rw.prow) v.resize(static_cast<size_t>(Wc) + 4);
@@ -866,9 +901,9 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
         const int a = y / 2;
         const int a0 = std::max(0, (y & 1) ? a : a - 1), a1 = std::min(hd - 1, (y & 1) ? a + 1 : a);
         const int32_t v0 = (y & 1) ? 3 : 1, v1 = 4 - v0;
-        const int16_t* __restrict h0 = rw.horiz.data() + static_cast<size_t>(a0 - a_lo) * Wc;
-        const int16_t* __restrict h1 = rw.horiz.data() + static_cast<size_t>(a1 - a_lo) * Wc;
-        const int16_t* __restrict ha = rw.horiz.data() + static_cast<size_t>(a - a_lo) * Wc;
+        const int16_t* __restrict h0 = rw.horiz.data() + static_cast<size_t>(a0 - a_lo) * hs + 1;
+        const int16_t* __restrict h1 = rw.horiz.data() + static_cast<size_t>(a1 - a_lo) * hs + 1;
+        const int16_t* __restrict ha = rw.horiz.data() + static_cast<size_t>(a - a_lo) * hs + 1;
         const uint8_t* __restrict yrow = plane + static_cast<int64_t>(y) * W;
         const bool top = y == y0, bottom = y == y0 + s - 1;
         // true terms, accumulated per pair of pixel columns over the cell row
@@ -996,41 +1031,17 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
     uint16_t* __restrict h4 = rw.hist4;
     std::fill(h4, h4 + 4 * kBins, uint16_t{0});  // kept zero between cells (see below)
     for (int c = 0; c < nc; ++c) {
-        // the cell's smallest and largest Y (vectorised): its histogram is empty outside
-        uint8_t ymin = 255, ymax = 0;
-#if defined(__SSE2__)
-        if (s % 16 == 0) {  // SSE2 (x86-64 baseline): 16 running minima / maxima
-            __m128i vmin = _mm_set1_epi8(-1), vmax = _mm_setzero_si128();
-            for (int y = y0; y < y0 + s; ++y) {
-                const uint8_t* __restrict src = plane + static_cast<int64_t>(y) * W + c * s;
-                for (int j = 0; j < s; j += 16) {
-                    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + j));
-                    vmin = _mm_min_epu8(vmin, v);
-                    vmax = _mm_max_epu8(vmax, v);
-                }
-            }
-            alignas(16) uint8_t lmin[16], lmax[16];
-            _mm_store_si128(reinterpret_cast<__m128i*>(lmin), vmin);
-            _mm_store_si128(reinterpret_cast<__m128i*>(lmax), vmax);
-            for (int k = 0; k < 16; ++k) {
-                ymin = std::min(ymin, lmin[k]);
-                ymax = std::max(ymax, lmax[k]);
-            }
-        } else
-#endif
-        {
-            for (int y = y0; y < y0 + s; ++y) {
-                const uint8_t* __restrict src = plane + static_cast<int64_t>(y) * W + c * s;
-                for (int j = 0; j < s; ++j) {
-                    ymin = std::min(ymin, src[j]);
-                    ymax = std::max(ymax, src[j]);
-                }
-            }
-        }
-        const int lo = ymin & ~7, hi = (ymax + 8) & ~7;  // blocks of 8 bins
         for (int y = y0; y < y0 + s; ++y) {
             const uint8_t* __restrict src = plane + static_cast<int64_t>(y) * W + c * s;
             int j = 0;
+            for (; j + 32 <= s; j += 32) {
+                for (int k = 0; k < 32; k += 4) {
+                    ++h4[src[j + k]];
+                    ++h4[kBins + src[j + k + 1]];
+                    ++h4[2 * kBins + src[j + k + 2]];
+                    ++h4[3 * kBins + src[j + k + 3]];
+                }
+            }
             for (; j + 16 <= s; j += 16) {
                 for (int k = 0; k < 16; k += 4) {
                     ++h4[src[j + k]];
@@ -1046,6 +1057,10 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
                 ++h4[3 * kBins + src[j + 3]];
             }
         }
+        // the first and last non-empty bin (a cell holds at least one pixel)
+        int ymin = 0, ymax = kBins - 1;
+        cell_span(h4, ymin, ymax);
+        const int lo = ymin & ~7, hi = (ymax + 8) & ~7;  // blocks of 8 bins
         const size_t idx = static_cast<size_t>(r) * nc + c;
         int32_t* __restrict hist = g.hists.get() + idx * kBins;
         // the cell's histogram, sum Y and sum Y^2 (uint32 lanes: at most s^2 <= 2^16 pixels of
