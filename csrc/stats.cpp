@@ -772,6 +772,66 @@ __attribute__((target("avx2"))) void boundary_row_avx2(
     }
 #undef TF_LD
 }
+
+// Row deltas of the first (top) or last row of a cell row, summed per cell into slot (kTerms
+// int64 per cell, kCellSlots apart): the missing row (above for the top row, below for the
+// bottom row) is the row itself and the vertical bilinear taps clamp to block row a (ha x 4).
+// AVX2, 16 pixels a step, s a multiple of 16; the same (r - t)(r + t) products as above.
+__attribute__((target("avx2"))) void edge_row_avx2(
+    const int16_t* __restrict up, const int16_t* __restrict cu, const int16_t* __restrict dn, bool top,
+    const uint8_t* __restrict yrow, const int16_t* __restrict h0, const int16_t* __restrict h1,
+    int32_t v0, int32_t v1, const int16_t* __restrict ha, int s, int nc, int64_t* slot) {
+#define TF_LD(p) _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
+    const __m256i w0 = _mm256_set1_epi16(static_cast<int16_t>(v0)), w1 = _mm256_set1_epi16(static_cast<int16_t>(v1));
+    for (int c = 0; c < nc; ++c, slot += kCellSlots) {
+        __m256i sg = _mm256_setzero_si256(), s1 = sg, s2 = sg, se = sg;
+        for (int j = c * s; j < (c + 1) * s; j += 16) {
+            const __m256i u0 = TF_LD(up + j - 1), u1 = TF_LD(up + j), u2 = TF_LD(up + j + 1);
+            const __m256i c0 = TF_LD(cu + j - 1), c1 = TF_LD(cu + j), c2 = TF_LD(cu + j + 1);
+            const __m256i d0 = TF_LD(dn + j - 1), d1 = TF_LD(dn + j), d2 = TF_LD(dn + j + 1);
+            const __m256i m0 = top ? u0 : d0, m1 = top ? u1 : d1, m2 = top ? u2 : d2;
+            const __m256i gx = _mm256_add_epi16(_mm256_add_epi16(_mm256_sub_epi16(u2, u0), _mm256_sub_epi16(d2, d0)),
+                                                _mm256_slli_epi16(_mm256_sub_epi16(c2, c0), 1));
+            const __m256i gy = _mm256_sub_epi16(_mm256_add_epi16(_mm256_add_epi16(d0, d2), _mm256_slli_epi16(d1, 1)),
+                                                _mm256_add_epi16(_mm256_add_epi16(u0, u2), _mm256_slli_epi16(u1, 1)));
+            const __m256i lap = _mm256_sub_epi16(_mm256_add_epi16(_mm256_add_epi16(u1, d1), _mm256_add_epi16(c0, c2)),
+                                                 _mm256_slli_epi16(c1, 2));
+            const __m256i ax = _mm256_sub_epi16(_mm256_sub_epi16(c2, c0), _mm256_sub_epi16(m2, m0));  // rgx - gx
+            const __m256i ms = _mm256_add_epi16(_mm256_add_epi16(m0, m2), _mm256_slli_epi16(m1, 1));
+            const __m256i cs = _mm256_add_epi16(_mm256_add_epi16(c0, c2), _mm256_slli_epi16(c1, 1));
+            const __m256i ay = top ? _mm256_sub_epi16(ms, cs) : _mm256_sub_epi16(cs, ms);           // rgy - gy
+            const __m256i dl = _mm256_sub_epi16(c1, m1);                                            // rlap - lap
+            __m256i lo, hi;
+            tf_madd2(ax, ay, _mm256_add_epi16(_mm256_slli_epi16(gx, 1), ax), _mm256_add_epi16(_mm256_slli_epi16(gy, 1), ay), lo, hi);
+            sg = _mm256_add_epi32(sg, _mm256_add_epi32(lo, hi));
+            s1 = _mm256_add_epi32(s1, _mm256_add_epi32(_mm256_srai_epi32(_mm256_unpacklo_epi16(dl, dl), 16),
+                                                       _mm256_srai_epi32(_mm256_unpackhi_epi16(dl, dl), 16)));
+            tf_mul32(dl, _mm256_add_epi16(_mm256_slli_epi16(lap, 1), dl), lo, hi);
+            s2 = _mm256_add_epi32(s2, _mm256_add_epi32(lo, hi));
+            const __m256i yv = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(yrow + j)));
+            const __m256i vt = _mm256_add_epi16(_mm256_mullo_epi16(w0, TF_LD(h0 + j)), _mm256_mullo_epi16(w1, TF_LD(h1 + j)));
+            const __m256i va = _mm256_slli_epi16(TF_LD(ha + j), 2);
+            tf_mul32(_mm256_sub_epi16(vt, va), _mm256_sub_epi16(_mm256_sub_epi16(_mm256_slli_epi16(yv, 7), vt), va), lo, hi);
+            se = _mm256_add_epi64(se, _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(lo)),
+                                                       _mm256_cvtepi32_epi64(_mm256_extracti128_si256(lo, 1))));
+            se = _mm256_add_epi64(se, _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(hi)),
+                                                       _mm256_cvtepi32_epi64(_mm256_extracti128_si256(hi, 1))));
+        }
+        alignas(32) int32_t t32[3][8];
+        alignas(32) int64_t t64[4];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(t32[0]), sg);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(t32[1]), s1);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(t32[2]), s2);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(t64), se);
+        for (int k = 0; k < 3; ++k) {
+            int64_t t = 0;
+            for (int i = 0; i < 8; ++i) t += t32[k][i];
+            slot[k] += t;
+        }
+        slot[3] += (t64[0] + t64[1]) + (t64[2] + t64[3]);
+    }
+#undef TF_LD
+}
 #endif
 
 void boundary_row(const int16_t* u, const int16_t* c, const int16_t* d, const int16_t* h0,
@@ -786,14 +846,29 @@ void boundary_row(const int16_t* u, const int16_t* c, const int16_t* d, const in
     boundary_row_scalar(u, c, d, h0, h1, v0, v1, nb, nbp, q32, q64);
 }
 
-// Row (padded by 2, row[0] = column 0) -> its boundary columns (k * nbp + b). Scalar copies
-// (vectorising them would only make gathers).
+// Row (padded by 2, row[0] = column 0) -> its boundary columns (k * nbp + b): with SSE2 an
+// 8 x 4 transpose of 64-bit loads per 8 boundaries, scalar copies for the rest.
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("no-tree-vectorize")))
 #endif
 void boundary_cols(const int16_t* __restrict row, int s, int nb, int nbp, int16_t* __restrict out) {
     const int16_t* p = row - 2;
-    for (int b = 0; b < nb; ++b, p += s) {
+    int b = 0;
+#if defined(__SSE2__)
+    for (; b + 8 <= nb; b += 8, p += 8 * s) {
+        __m128i x[8];
+        for (int i = 0; i < 8; ++i) x[i] = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + i * s));
+        const __m128i t0 = _mm_unpacklo_epi16(x[0], x[1]), t1 = _mm_unpacklo_epi16(x[2], x[3]);
+        const __m128i t2 = _mm_unpacklo_epi16(x[4], x[5]), t3 = _mm_unpacklo_epi16(x[6], x[7]);
+        const __m128i u0 = _mm_unpacklo_epi32(t0, t1), u1 = _mm_unpackhi_epi32(t0, t1);
+        const __m128i u2 = _mm_unpacklo_epi32(t2, t3), u3 = _mm_unpackhi_epi32(t2, t3);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + b), _mm_unpacklo_epi64(u0, u2));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + nbp + b), _mm_unpackhi_epi64(u0, u2));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 2 * nbp + b), _mm_unpacklo_epi64(u1, u3));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 3 * nbp + b), _mm_unpackhi_epi64(u1, u3));
+    }
+#endif
+    for (; b < nb; ++b, p += s) {
         out[b] = p[0];
         out[nbp + b] = p[1];
         out[2 * nbp + b] = p[2];
@@ -914,6 +989,12 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
             for (int k = 0; k < Wc / 2; ++k) a64[k] += ae[k];
             std::fill(ae, ae + Wc / 2, 0u);
         }
+#ifdef TF_HAVE_AVX2_PATH
+        if ((top || bottom) && s % 16 == 0 && cpu_has_avx2()) {
+            edge_row_avx2(up, cu, dn, top, yrow, h0, h1, v0, v1, ha, s, nc,
+                          cells + (top ? 1 : 2) * kTerms);
+        } else
+#endif
         if (top || bottom) {
             // the row replicates itself for the missing neighbour row; the vertical bilinear
             // taps clamp to block row a (weight 4). Per-pixel deltas, summed per cell below.
