@@ -198,22 +198,58 @@ def test_cpp_grid_path_on_a_sub_region() -> None:
     np.testing.assert_array_equal(cstats.tile_stats(img, corner, 32, 2, 1), _per_tile(img, corner, 32))
 
 
-def test_cpp_portable_loop_equals_simd_path(tmp_path) -> None:
-    """TRIPLED_FAST_NO_SIMD=1 switches the grid path's AVX2 row loop off: same bits."""
+# (h, w, size, stride, channels): cell sides 16 / 32 / 64 (AVX2 first/last-row loop) and 24 / 12
+# (portable one), widths that leave a tail after the 32-pixel luminance steps, more cell boundaries
+# than one 16-lane step (and not a multiple of 8), a band away from the origin
+SIMD_CASES = [(130, 200, 32, 16, 3), (97, 1001, 32, 16, 3), (150, 777, 64, 32, 3), (120, 601, 48, 24, 3),
+              (70, 515, 24, 12, 1), (260, 1090, 128, 64, 3)]
+
+
+@pytest.mark.parametrize("h,w,size,stride,channels", SIMD_CASES)
+def test_cpp_portable_loop_equals_simd_path(tmp_path, h: int, w: int, size: int, stride: int,
+                                            channels: int) -> None:
+    """TRIPLED_FAST_NO_SIMD=1 switches the AVX2 loops (luminance plane, grid rows, cell boundaries,
+    first / last rows) off: the same bits, and the same as every tile alone."""
+    import os
     import subprocess
     import sys
 
     from tripled_fast.data.tiles import tile_grid
 
-    rng = np.random.default_rng(9)
-    img = rng.integers(0, 256, (130, 200, 3), dtype=np.uint8)
-    coords = np.ascontiguousarray(tile_grid(130, 200, 32, 16), np.int32)
+    rng = np.random.default_rng(h + w + size)
+    img = rng.integers(0, 256, (h, w, channels), dtype=np.uint8)
+    img[: h // 3, : w // 3] //= 8  # a dark corner: narrow histograms there
+    coords = np.ascontiguousarray(tile_grid(h, w, size, stride), np.int32)
+    band = np.ascontiguousarray(coords[(coords[:, 0] >= stride) & (coords[:, 1] >= 3 * stride)])
+    assert cstats.grid_cell(img, coords, size, 2) == stride
     np.save(tmp_path / "img.npy", img)
-    np.save(tmp_path / "coords.npy", coords)
-    code = ("import numpy as np, sys; import tripled_fast._cstats as c; d = sys.argv[1]; "
-            "np.save(d + '/out.npy', c.tile_stats(np.load(d + '/img.npy'), np.load(d + '/coords.npy'), 32, 2, 1))")
-    import os
-
+    for name, c in (("all", coords), ("band", band)):
+        np.save(tmp_path / f"{name}.npy", c)
+    code = ("import numpy as np, sys; import tripled_fast._cstats as c; d, s = sys.argv[1], int(sys.argv[2]); "
+            "img = np.load(d + '/img.npy'); "
+            "[np.save(d + f'/out_{n}.npy', c.tile_stats(img, np.load(d + f'/{n}.npy'), s, 2, 1)) for n in ('all', 'band')]")
     env = dict(os.environ, TRIPLED_FAST_NO_SIMD="1")
-    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, env=env)
-    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), cstats.tile_stats(img, coords, 32, 2, 1))
+    subprocess.run([sys.executable, "-c", code, str(tmp_path), str(size)], check=True, env=env)
+    for name, c in (("all", coords), ("band", band)):
+        simd = cstats.tile_stats(img, c, size, 2, 1)
+        np.testing.assert_array_equal(np.load(tmp_path / f"out_{name}.npy"), simd, err_msg=name)
+        pick = np.arange(0, len(c), 5)  # every fifth tile alone (per-tile path, its own luminance)
+        np.testing.assert_array_equal(simd[pick], _per_tile(img, c[pick], size), err_msg=name)
+
+
+def test_cpp_luminance_plane_is_exact_on_extreme_colours() -> None:
+    """The luminance plane (AVX2 or portable) against the integer formula, through tile means:
+    pure and mixed extreme colours plus random ones, tiles of one colour each."""
+    rng = np.random.default_rng(11)
+    corners = np.array([[r, g, b] for r in (0, 1, 254, 255) for g in (0, 1, 254, 255) for b in (0, 1, 254, 255)])
+    colours = np.concatenate([corners, rng.integers(0, 256, (256 - len(corners), 3))]).astype(np.uint8)
+    tile = 4
+    img = np.repeat(np.repeat(colours.reshape(16, 16, 3), tile, 0), tile, 1)  # 64 x 64, 4 x 4 tiles
+    img = np.ascontiguousarray(np.concatenate([img, img[:, :7]], 1))        # width 71: a scalar tail
+    ys, xs = np.mgrid[0:64:tile, 0:64:tile]
+    coords = np.ascontiguousarray(np.stack([ys.ravel(), xs.ravel()], 1), np.int32)
+    got = cstats.tile_stats(img, coords, tile, 2, 1)
+    c = colours.astype(np.int64)
+    expect = (77 * c[:, 0] + 150 * c[:, 1] + 29 * c[:, 2] + 128) >> 8
+    np.testing.assert_array_equal(got[:, 0], expect.astype(np.float32))
+    np.testing.assert_array_equal(got[:, 1], 0.0)
