@@ -101,7 +101,8 @@ def main() -> None:
     ap.add_argument("--w-drl", type=float, default=0.1)
     ap.add_argument("--w-irl", type=float, default=0.1)
     ap.add_argument("--w-output", type=float, default=1.0, help="output-term weight of the slkd_out variant")
-    ap.add_argument("--stat-norm", default="none", choices=["none", "teacher"])
+    ap.add_argument("--stat-norm", default="none", choices=["none", "teacher", "dataset"])
+    ap.add_argument("--stat-floor", type=float, default=0.01)
     ap.add_argument("--kd-warmup", type=int, default=0)
     ap.add_argument("--kd-ramp", type=int, default=0)
     ap.add_argument("--kd-grad-ratio", type=float, default=None)
@@ -129,7 +130,7 @@ def main() -> None:
     base = KDConfig(
         steps=a.steps, batch_size=a.batch, patch=a.patch, lr=a.lr, min_lr=1e-5, log_every=25,
         w_pixel=1.0, w_drl=a.w_drl, w_irl=a.w_irl, w_output=0.0, match_channels=a.match_channels,
-        stat_norm=a.stat_norm, kd_warmup=a.kd_warmup, kd_ramp=a.kd_ramp, kd_grad_ratio=a.kd_grad_ratio,
+        stat_norm=a.stat_norm, stat_floor=a.stat_floor, kd_warmup=a.kd_warmup, kd_ramp=a.kd_ramp, kd_grad_ratio=a.kd_grad_ratio,
         irl_skip=a.irl_skip, adapter_fit=a.adapter_fit, live_channels=not a.all_channels, cache_teachers=not a.fresh_noise, degrade="noise:sigma=25" if a.fresh_noise else "", ae_steps=a.ae_steps, ae_lr=a.ae_lr, ae_init="teacher",
     )
     report: dict = {"args": vars(a), "config": base.to_dict(), "runs": []}

@@ -431,3 +431,44 @@ def test_live_channels_skip_dead_teacher_channels(shared_data) -> None:
         conv.bias.fill_(-1.0)
     with pytest.raises(ValueError, match="has no active channel"):
         distill_model(teacher, teacher, copy.deepcopy(student), _real_patches(shared_data, n=4), cfg, seed=0, irl_extractor=Moments())
+
+
+def test_dataset_spreads_are_fixed_from_a_probe(shared_data) -> None:
+    teacher = _teacher()
+    student, _ = make_student("dncnn", {"depth": 6, "width": 8, "bn": False}, in_ch=1, max_ratio=None, seed=0)
+    loss, lm = _loss_for(teacher, student, w_drl=1.0, w_irl=1.0)
+    x = torch.from_numpy(_real_patches(shared_data, n=4)).permute(0, 3, 1, 2).float() / 255.0
+    ds = SLKDLoss(lm, [(8, 4)], [(8, 4)], drl_extractor=build_extractor("brisque"), irl_extractor=build_extractor("piqe"),
+                  stat_norm="dataset", stat_floor=0.1)
+    ds.load_state_dict(loss.state_dict())
+    with pytest.raises(ValueError, match="needs set_spreads"):
+        _terms(ds, lm, student, teacher, teacher, x, x)
+    with torch.no_grad():
+        _, fa = forward_with_taps(teacher, x, [t for t, _ in lm.encoder + lm.decoder])
+        enc, dec = ds.teacher_targets(fa, fa)
+    ds.set_spreads(enc, dec)
+    from tripled_fast.kd.slkd import teacher_spread
+
+    assert torch.equal(ds.spreads["drl"][0], teacher_spread(enc[0], 0.1))
+    assert float(ds.spreads["irl"][0].min()) >= 0.1 * float(dec[0].reshape(-1, dec[0].shape[-1]).std(0, unbiased=False).mean()) * (1 - 1e-6)
+    # on the probe batch itself, "dataset" equals per-batch "teacher" normalisation with the same floor
+    per_batch = SLKDLoss(lm, [(8, 4)], [(8, 4)], drl_extractor=build_extractor("brisque"), irl_extractor=build_extractor("piqe"),
+                         stat_norm="teacher", stat_floor=0.1)
+    per_batch.load_state_dict(loss.state_dict())
+    a = _terms(ds, lm, student, teacher, teacher, x, x)
+    b = _terms(per_batch, lm, student, teacher, teacher, x, x)
+    for k in ("drl", "irl"):
+        assert float(a[k].detach()) == pytest.approx(float(b[k].detach()), rel=1e-5)
+    # on another batch the fixed spreads are kept (the per-batch ones change with the batch)
+    a1 = _terms(ds, lm, student, teacher, teacher, x[:1], x[:1])
+    b1 = _terms(per_batch, lm, student, teacher, teacher, x[:1], x[:1])
+    assert torch.equal(ds.spreads["drl"][0], teacher_spread(enc[0], 0.1))
+    assert float(a1["drl"].detach()) != pytest.approx(float(b1["drl"].detach()), rel=1e-3)
+    with pytest.raises(ValueError, match="stat_floor"):
+        SLKDLoss(lm, [(8, 4)], [(8, 4)], drl_extractor=Moments(), irl_extractor=Moments(), stat_floor=0.0)
+    # the loop sets the spreads itself (probe or cache)
+    cfg = KDConfig(steps=2, batch_size=2, patch=16, w_drl=1.0, w_irl=1.0, stat_norm="dataset", stat_floor=0.1,
+                   degrade="noise:sigma=25", ae_steps=2, log_every=1)
+    res = distill_model(teacher, None, student, _real_patches(shared_data, n=8), cfg, seed=0,
+                        drl_extractor=Moments(), irl_extractor=Moments())
+    assert res.loss_module.spreads is not None and np.isfinite(res.losses).all()

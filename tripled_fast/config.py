@@ -292,7 +292,8 @@ class KDConfig(StrictConfig):
     w_irl: float = 0.1
     w_output: float = 0.0
     stat_loss: str = "l1"                      # l1 | l2 on the extracted statistics
-    stat_norm: str = "none"                    # none | teacher: divide each statistic by the teacher's spread
+    stat_norm: str = "none"                    # none | teacher (per batch) | dataset (fixed): divide by the teacher's spread
+    stat_floor: float = 0.01                   # spread floor, x the mean spread over the statistic's dimensions
     match_channels: Optional[int] = None       # compare at most this many teacher channels per pair (cost)
     live_channels: bool = True                 # match only teacher channels active on a probe of the training patches
     irl_skip: bool = False                     # IRL adapters also see the student's input image (residual students)

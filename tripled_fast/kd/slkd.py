@@ -251,7 +251,11 @@ class SLKDLoss(nn.Module):
             of student and teacher is divided by the spread (population std over the batch and
             channels) of the teacher's statistics in that dimension, floored at ``0.01`` x the mean
             spread of all dimensions, so that e.g. BRISQUE shape parameters (0.2-10) and
-            variances (~0.01) weigh alike.
+            variances (~0.01) weigh alike. ``"dataset"``: the same, with spreads fixed once from
+            teacher statistics over many training patches (:meth:`set_spreads`), so that a batch
+            in which a statistic happens to be saturated (e.g. a PIQE sigmoid map at 0.99 for
+            every sample) does not blow that dimension up.
+        stat_floor: the spread floor, as a fraction of the mean spread over the dimensions.
         match_channels: compare at most this many teacher channels per pair (an evenly spaced
             subset, the adapters map onto it) - a cost control, the extractors run per channel.
         drl_extractor, irl_extractor: single-channel extractors (default BRISQUE / PIQE features).
@@ -279,6 +283,7 @@ class SLKDLoss(nn.Module):
         w_output: float = 0.0,
         stat_loss: str = "l1",
         stat_norm: str = "none",
+        stat_floor: float = 0.01,
         drl_extractor: nn.Module | None = None,
         irl_extractor: nn.Module | None = None,
         match_channels: int | None = None,
@@ -299,9 +304,13 @@ class SLKDLoss(nn.Module):
             if not math.isfinite(w) or w < 0:
                 raise ValueError(f"kd.{name}: expected a finite weight >= 0, got {w}")
         stat_distance(torch.zeros(1), torch.zeros(1), stat_loss)  # validates the name
-        if stat_norm not in ("none", "teacher"):
-            raise ValueError(f"kd.stat_norm: expected 'none' or 'teacher', got {stat_norm!r}")
+        if stat_norm not in ("none", "teacher", "dataset"):
+            raise ValueError(f"kd.stat_norm: expected 'none', 'teacher' or 'dataset', got {stat_norm!r}")
+        if not (math.isfinite(stat_floor) and stat_floor > 0):
+            raise ValueError(f"kd.stat_floor: expected a positive number, got {stat_floor}")
         self.stat_norm = stat_norm
+        self.stat_floor = stat_floor
+        self.spreads: dict[str, list[torch.Tensor]] | None = None
         self.layer_map = layer_map
         self.weights = {"pixel": w_pixel, "drl": w_drl, "irl": w_irl, "output": w_output}
         self.stat_loss = stat_loss
@@ -334,6 +343,18 @@ class SLKDLoss(nn.Module):
             if stats is not None:
                 for p in stats.parameters():
                     p.requires_grad_(False)
+
+    def set_spreads(self, enc: Sequence[torch.Tensor], dec: Sequence[torch.Tensor]) -> None:
+        """Fix the normalising spreads of ``stat_norm="dataset"`` from teacher statistics
+        ``(N, C_t, D)`` per layer pair (e.g. :meth:`teacher_targets` of a probe batch)."""
+        if len(enc) != len(self.enc_keep) or len(dec) != len(self.dec_keep):
+            raise ValueError(
+                f"set_spreads: expected {len(self.enc_keep)} encoder and {len(self.dec_keep)} decoder statistics, got {len(enc)} and {len(dec)}"
+            )
+        self.spreads = {
+            "drl": [teacher_spread(t, self.stat_floor) for t in enc],
+            "irl": [teacher_spread(t, self.stat_floor) for t in dec],
+        }
 
     def adapter_parameters(self) -> list[nn.Parameter]:
         """The trainable adapter parameters (optimised together with the student)."""
@@ -374,6 +395,7 @@ class SLKDLoss(nn.Module):
         targets: Sequence[torch.Tensor],
         sizes: Sequence[tuple[int, int]] | None,
         skip: torch.Tensor | None = None,
+        kind: str = "drl",
     ) -> torch.Tensor:
         if len(targets) != len(pairs):
             raise ValueError(f"SLKDLoss: expected {len(pairs)} target statistics, got {len(targets)}")
@@ -390,7 +412,12 @@ class SLKDLoss(nn.Module):
                 fs = F.interpolate(fs, size=tuple(sizes[i]), mode="bilinear", align_corners=False)
             s_stats, t_stats = stats(fs), targets[i]
             if self.stat_norm == "teacher":
-                spread = teacher_spread(t_stats)
+                spread = teacher_spread(t_stats, self.stat_floor)
+                s_stats, t_stats = s_stats / spread, t_stats / spread
+            elif self.stat_norm == "dataset":
+                if self.spreads is None:
+                    raise ValueError("SLKDLoss: stat_norm='dataset' needs set_spreads() before the first loss")
+                spread = self.spreads[kind][i].to(s_stats.device)
                 s_stats, t_stats = s_stats / spread, t_stats / spread
             total = total + stat_distance(s_stats, t_stats, self.stat_loss)
         return total / len(pairs)
@@ -445,14 +472,14 @@ class SLKDLoss(nn.Module):
         zero = out_s.new_zeros(())
         terms = {"pixel": F.l1_loss(out_s, gt), "drl": zero, "irl": zero, "output": zero}
         if self.drl_stats is not None and kd_scale > 0:
-            terms["drl"] = self._term(self.drl_stats, self.enc_adapters, self.layer_map.encoder, feats_s, targets[0], enc_sizes)
+            terms["drl"] = self._term(self.drl_stats, self.enc_adapters, self.layer_map.encoder, feats_s, targets[0], enc_sizes, kind="drl")
         if self.irl_stats is not None and kd_scale > 0:
             if self.irl_skip and (lq is None or lq.ndim != 4 or lq.shape[1] != self.irl_skip):
                 got = None if lq is None else tuple(lq.shape)
                 raise ValueError(f"SLKDLoss: irl_skip={self.irl_skip} needs the student input lq (N x {self.irl_skip} x h x w), got {got}")
             terms["irl"] = self._term(
                 self.irl_stats, self.dec_adapters, self.layer_map.decoder, feats_s, targets[1], dec_sizes,
-                skip=lq if self.irl_skip else None,
+                skip=lq if self.irl_skip else None, kind="irl",
             )
         if self.weights["output"] > 0 and kd_scale > 0 and not adapters_only:
             if out_a is None:
@@ -722,7 +749,7 @@ def _loss_module(
     return SLKDLoss(
         layer_map, enc_ch, dec_ch,
         w_pixel=cfg.w_pixel, w_drl=cfg.w_drl, w_irl=cfg.w_irl, w_output=cfg.w_output, stat_loss=cfg.stat_loss,
-        stat_norm=cfg.stat_norm,
+        stat_norm=cfg.stat_norm, stat_floor=cfg.stat_floor,
         drl_extractor=(drl_extractor or build_extractor("brisque")) if cfg.w_drl > 0 else None,
         irl_extractor=(irl_extractor or build_extractor("piqe")) if cfg.w_irl > 0 else None,
         match_channels=cfg.match_channels,
@@ -880,6 +907,13 @@ def distill_model(
         out_teacher_b = teacher_b
     student = student.to(device).train()
     loss_fn = _loss_module(layer_map, enc_ch, dec_ch, cfg, seed, drl_extractor, irl_extractor, pool.gt.shape[3], live).to(device)
+    if cfg.stat_norm == "dataset" and (layer_map.encoder or layer_map.decoder):
+        if cache is not None:
+            loss_fn.set_spreads(cache.enc if layer_map.encoder else [], cache.dec if layer_map.decoder else [])
+        else:  # teacher statistics of up to 64 evenly spaced training patches
+            lq_p, gt_p = _probe_batch(pool, cfg, seed, device)
+            enc_p, dec_p, _ = _teacher_step(teacher_a, teacher_b, loss_fn, lq_p, gt_p, False)
+            loss_fn.set_spreads(enc_p, dec_p)
     s_params = [p for p in student.parameters() if p.requires_grad]
     params = s_params + loss_fn.adapter_parameters()
     opt = torch.optim.Adam(params, lr=cfg.lr)
