@@ -379,10 +379,11 @@ struct Grid {
 // b s - 2 .. b s + 1 of a row ("boundary columns" k = 0 .. 3), laid out column-major
 // (k * nbp + b) so that the loops over b are contiguous and vectorise.
 struct RowWork {
-    std::vector<int16_t> prow[3];  // Y rows y-1, y, y+1 (clamped), padded by 2 on each side
+    std::vector<int16_t> rows;     // (s + 2) x (Wc + 4): Y rows y0 - 1 .. y0 + s of the cell row
+                                   // (clamped), each padded by 2 on each side
     std::vector<int16_t> dpad;     // Wc + 4: box sum of each pixel's 2 x 2 block, edge-padded
     std::vector<int16_t> horiz;    // (s/2 + 2) block rows x Wc horizontal interpolation (x4, <= 4080)
-    std::vector<int16_t> bY;       // 3 rows (ring, as prow) x 4 boundary columns x nbp: Y
+    std::vector<int16_t> bY;       // (s + 2) rows (as rows) x 4 boundary columns x nbp: Y
     std::vector<int16_t> bH;       // (s/2 + 2) block rows x 4 x nbp: horizontal values x4 at
                                    // columns b s - 1, b s (true: horiz) and with the cell's
                                    // right / left edge clamp (4 dpad)
@@ -390,6 +391,7 @@ struct RowWork {
     std::vector<int64_t> bq64;     // 2 x nbp (E^2 deltas)
     std::vector<int32_t> bt32[2];  // one row's deltas, normal / row-replicated (corner fixes)
     std::vector<int64_t> bt64[2];
+    std::vector<int32_t> taps;     // s x 3: per row of the cell row a0 - a_lo, a1 - a_lo, v0
     std::vector<int32_t> acc32;    // 3 x Wc/2 column-pair sums of Gx^2 + Gy^2, L, L^2 (cell row)
     std::vector<uint32_t> acce;    // Wc/2 column-pair sums of E^2 over at most 8 rows (< 2^32)
     std::vector<int64_t> acc64;    // Wc/2 column-pair sums of E^2
@@ -423,49 +425,6 @@ void accumulate_row_scalar(const int16_t* __restrict up, const int16_t* __restri
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(TF_NO_AVX2)
 #define TF_HAVE_AVX2_PATH 1
-// The same with AVX2 intrinsics, 16 pixels a step: 16-bit stencils, then pmaddwd squares and
-// sums adjacent pairs straight into the pair layout. Picked at run time (CPU check).
-__attribute__((target("avx2"))) void accumulate_row_avx2(
-    const int16_t* __restrict up, const int16_t* __restrict cu, const int16_t* __restrict dn,
-    const uint8_t* __restrict yrow, const int16_t* __restrict h0, const int16_t* __restrict h1,
-    int32_t v0, int32_t v1, int Wc, int32_t* __restrict acc, uint32_t* __restrict ae) {
-    const int hw = Wc / 2;
-    const __m256i one = _mm256_set1_epi16(1), vv0 = _mm256_set1_epi16(static_cast<int16_t>(v0)),
-                  vv1 = _mm256_set1_epi16(static_cast<int16_t>(v1));
-#define TF_LD(p) _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
-    int j = 0;
-    for (; j + 16 <= Wc; j += 16) {
-        const __m256i u0 = TF_LD(up + j - 1), u1 = TF_LD(up + j), u2 = TF_LD(up + j + 1);
-        const __m256i c0 = TF_LD(cu + j - 1), c1 = TF_LD(cu + j), c2 = TF_LD(cu + j + 1);
-        const __m256i d0 = TF_LD(dn + j - 1), d1 = TF_LD(dn + j), d2 = TF_LD(dn + j + 1);
-        const __m256i gx = _mm256_add_epi16(
-            _mm256_add_epi16(_mm256_sub_epi16(u2, u0), _mm256_sub_epi16(d2, d0)),
-            _mm256_slli_epi16(_mm256_sub_epi16(c2, c0), 1));
-        const __m256i gy = _mm256_sub_epi16(
-            _mm256_add_epi16(_mm256_add_epi16(d0, d2), _mm256_slli_epi16(d1, 1)),
-            _mm256_add_epi16(_mm256_add_epi16(u0, u2), _mm256_slli_epi16(u1, 1)));
-        const __m256i lap = _mm256_sub_epi16(
-            _mm256_add_epi16(_mm256_add_epi16(u1, d1), _mm256_add_epi16(c0, c2)),
-            _mm256_slli_epi16(c1, 2));
-        const __m256i yv = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(yrow + j)));
-        const __m256i e = _mm256_sub_epi16(
-            _mm256_slli_epi16(yv, 6),
-            _mm256_add_epi16(_mm256_mullo_epi16(TF_LD(h0 + j), vv0), _mm256_mullo_epi16(TF_LD(h1 + j), vv1)));
-        const __m256i g2 = _mm256_add_epi32(_mm256_madd_epi16(gx, gx), _mm256_madd_epi16(gy, gy));
-        const int k = j / 2;
-        __m256i* pg = reinterpret_cast<__m256i*>(acc + k);
-        __m256i* p1 = reinterpret_cast<__m256i*>(acc + hw + k);
-        __m256i* p2 = reinterpret_cast<__m256i*>(acc + 2 * hw + k);
-        __m256i* pe = reinterpret_cast<__m256i*>(ae + k);
-        _mm256_storeu_si256(pg, _mm256_add_epi32(_mm256_loadu_si256(pg), g2));
-        _mm256_storeu_si256(p1, _mm256_add_epi32(_mm256_loadu_si256(p1), _mm256_madd_epi16(lap, one)));
-        _mm256_storeu_si256(p2, _mm256_add_epi32(_mm256_loadu_si256(p2), _mm256_madd_epi16(lap, lap)));
-        _mm256_storeu_si256(pe, _mm256_add_epi32(_mm256_loadu_si256(pe), _mm256_madd_epi16(e, e)));
-    }
-#undef TF_LD
-    accumulate_row_scalar(up, cu, dn, yrow, h0, h1, v0, v1, j, Wc, acc, ae);
-}
-
 // AVX2 present and not switched off (TRIPLED_FAST_NO_SIMD=1 forces the portable loop, for
 // tests and comparisons); read once per process.
 bool cpu_has_avx2() {
@@ -474,17 +433,88 @@ bool cpu_has_avx2() {
 }
 #endif
 
-void accumulate_row(const int16_t* up, const int16_t* cu, const int16_t* dn, const uint8_t* yrow,
-                    const int16_t* h0, const int16_t* h1, int32_t v0, int32_t v1, int Wc,
-                    int32_t* acc, uint32_t* ae) {
 #ifdef TF_HAVE_AVX2_PATH
-    if (cpu_has_avx2()) {
-        accumulate_row_avx2(up, cu, dn, yrow, h0, h1, v0, v1, Wc, acc, ae);
-        return;
-    }
-#endif
-    accumulate_row_scalar(up, cu, dn, yrow, h0, h1, v0, v1, 0, Wc, acc, ae);
+// The true terms of a whole cell row, 16 columns at a time down its s rows with the sums in
+// registers (no per-row load / store of the accumulators): rows = the padded Y rows y0 - 1 ..
+// y0 + s (stride ps, rows[0] = column 0 of row y0 - 1), yrows = the Y8 rows from y0 (stride W),
+// horiz = the horizontal rows (stride hs), taps = per row a0, a1 (horiz row indices) and v0.
+// acc (3 x Wc/2) and acc64 (Wc/2) get the column-pair sums; columns past the last multiple of
+// 16 take the portable loop (acce: its uint32 E^2 scratch).
+// One row of accumulate_block_avx2: 16 columns from up (the padded row above; cu, dn below it).
+__attribute__((target("avx2"), always_inline)) inline void tf_block_row(
+    const int16_t* up, int ps, const uint8_t* yp, const int16_t* h0p, const int16_t* h1p,
+    __m256i w0, __m256i w1, __m256i one, __m256i& ag, __m256i& a1, __m256i& a2, __m256i& ae) {
+#define TF_LD(p) _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
+    const int16_t* cu = up + ps;
+    const int16_t* dn = cu + ps;
+    const __m256i u0 = TF_LD(up - 1), u1 = TF_LD(up), u2 = TF_LD(up + 1);
+    const __m256i c0 = TF_LD(cu - 1), c1 = TF_LD(cu), c2 = TF_LD(cu + 1);
+    const __m256i d0 = TF_LD(dn - 1), d1 = TF_LD(dn), d2 = TF_LD(dn + 1);
+    const __m256i gx = _mm256_add_epi16(_mm256_add_epi16(_mm256_sub_epi16(u2, u0), _mm256_sub_epi16(d2, d0)),
+                                        _mm256_slli_epi16(_mm256_sub_epi16(c2, c0), 1));
+    const __m256i gy = _mm256_sub_epi16(_mm256_add_epi16(_mm256_add_epi16(d0, d2), _mm256_slli_epi16(d1, 1)),
+                                        _mm256_add_epi16(_mm256_add_epi16(u0, u2), _mm256_slli_epi16(u1, 1)));
+    const __m256i lap = _mm256_sub_epi16(_mm256_add_epi16(_mm256_add_epi16(u1, d1), _mm256_add_epi16(c0, c2)),
+                                         _mm256_slli_epi16(c1, 2));
+    const __m256i yv = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(yp)));
+    const __m256i e = _mm256_sub_epi16(_mm256_slli_epi16(yv, 6),
+                                       _mm256_add_epi16(_mm256_mullo_epi16(TF_LD(h0p), w0), _mm256_mullo_epi16(TF_LD(h1p), w1)));
+    ag = _mm256_add_epi32(ag, _mm256_add_epi32(_mm256_madd_epi16(gx, gx), _mm256_madd_epi16(gy, gy)));
+    a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(lap, one));
+    a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(lap, lap));
+    ae = _mm256_add_epi32(ae, _mm256_madd_epi16(e, e));  // uint32 pair sums: at most 8 rows
+#undef TF_LD
 }
+
+__attribute__((target("avx2"))) void accumulate_block_avx2(
+    const int16_t* __restrict rows, int ps, const uint8_t* __restrict yrows, int64_t W,
+    const int16_t* __restrict horiz, int hs, const int32_t* __restrict taps, int s, int Wc,
+    int32_t* __restrict acc, int64_t* __restrict acc64, uint32_t* __restrict acce) {
+    const int hw = Wc / 2;
+    const __m256i one = _mm256_set1_epi16(1);
+    // rows alternate v0 = 1, 3 (y0 and s are even): the weights of the even / odd rows
+    const __m256i we0 = _mm256_set1_epi16(static_cast<int16_t>(taps[2])), we1 = _mm256_set1_epi16(static_cast<int16_t>(4 - taps[2]));
+    const __m256i wo0 = _mm256_set1_epi16(static_cast<int16_t>(taps[5])), wo1 = _mm256_set1_epi16(static_cast<int16_t>(4 - taps[5]));
+    // per row: the horizontal rows of its two vertical taps
+    const int16_t* hp[2 * 256];
+    for (int i = 0; i < s; ++i) {
+        hp[2 * i] = horiz + static_cast<size_t>(taps[3 * i]) * hs;
+        hp[2 * i + 1] = horiz + static_cast<size_t>(taps[3 * i + 1]) * hs;
+    }
+    int j = 0;
+    for (; j + 16 <= Wc; j += 16) {
+        __m256i ag = _mm256_setzero_si256(), a1 = ag, a2 = ag, e64lo = ag, e64hi = ag;
+        const int16_t* up = rows + j;
+        const uint8_t* yp = yrows + j;
+        for (int i0 = 0; i0 < s; i0 += 8) {  // s is a multiple of 4
+            __m256i ae = _mm256_setzero_si256();
+            const int i1 = std::min(s, i0 + 8);
+            for (int i = i0; i < i1; i += 2, up += 2 * ps, yp += 2 * W) {
+                tf_block_row(up, ps, yp, hp[2 * i] + j, hp[2 * i + 1] + j, we0, we1, one, ag, a1, a2, ae);
+                tf_block_row(up + ps, ps, yp + W, hp[2 * i + 2] + j, hp[2 * i + 3] + j, wo0, wo1, one, ag, a1, a2, ae);
+            }
+            e64lo = _mm256_add_epi64(e64lo, _mm256_cvtepu32_epi64(_mm256_castsi256_si128(ae)));
+            e64hi = _mm256_add_epi64(e64hi, _mm256_cvtepu32_epi64(_mm256_extracti128_si256(ae, 1)));
+        }
+        const int k = j / 2;
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + k), ag);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + hw + k), a1);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 2 * hw + k), a2);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc64 + k), e64lo);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc64 + k + 4), e64hi);
+    }
+    if (j == Wc) return;
+    for (int k = j / 2; k < hw; ++k) acc[k] = acc[hw + k] = acc[2 * hw + k] = 0, acc64[k] = 0, acce[k] = 0;
+    for (int i = 0; i < s; ++i) {
+        const int16_t* up = rows + static_cast<size_t>(i) * ps;
+        const int32_t* t = taps + 3 * i;
+        accumulate_row_scalar(up, up + ps, up + 2 * ps, yrows + i * W, horiz + static_cast<size_t>(t[0]) * hs,
+                              horiz + static_cast<size_t>(t[1]) * hs, t[2], 4 - t[2], j, Wc, acc, acce);
+        if ((i & 7) == 7 || i == s - 1)
+            for (int k = j / 2; k < hw; ++k) acc64[k] += acce[k], acce[k] = 0;
+    }
+}
+#endif
 
 // Y8 of pixels [j0, W) of one RGB row (portable loop).
 TF_TARGET_CLONES void luma_row_scalar(const uint8_t* __restrict src, int64_t j0, int64_t W,
@@ -939,18 +969,28 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
             bh[3 * nbp + b] = static_cast<int16_t>(4 * dp[j]);      // left edge clamp
         }
     }
-    for (auto& v : rw.prow) v.resize(static_cast<size_t>(Wc) + 4);
-    rw.bY.resize(static_cast<size_t>(3) * 4 * nbp);
-    // row yy (clamped) into prow slot i, and its boundary columns into bY slot i
-    auto load_row = [&](int yy, int i) {
-        yy = std::min(std::max(yy, 0), Hc - 1);
+    const int ps = Wc + 4;
+    const int y0 = r * s;
+    rw.rows.resize(static_cast<size_t>(s + 2) * ps);
+    rw.bY.resize(static_cast<size_t>(s + 2) * 4 * nbp);
+    // rows y0 - 1 .. y0 + s (clamped to the region) as int16, and their boundary columns
+    for (int i = 0; i < s + 2; ++i) {
+        const int yy = std::min(std::max(y0 - 1 + i, 0), Hc - 1);
         const uint8_t* __restrict src = plane + static_cast<int64_t>(yy) * W;
-        int16_t* __restrict d = rw.prow[i].data() + 2;
+        int16_t* __restrict d = rw.rows.data() + static_cast<size_t>(i) * ps + 2;
         for (int j = 0; j < Wc; ++j) d[j] = src[j];
         d[-2] = d[-1] = d[0];
         d[Wc] = d[Wc + 1] = d[Wc - 1];
         boundary_cols(d, s, nb, nbp, rw.bY.data() + static_cast<size_t>(i) * 4 * nbp);
-    };
+    }
+    // vertical taps of the true bilinear value of each row (clamped at the region's top / bottom)
+    rw.taps.resize(static_cast<size_t>(3) * s);
+    for (int i = 0; i < s; ++i) {
+        const int y = y0 + i, a = y / 2;
+        rw.taps[3 * i] = std::max(0, (y & 1) ? a : a - 1) - a_lo;
+        rw.taps[3 * i + 1] = std::min(hd - 1, (y & 1) ? a + 1 : a) - a_lo;
+        rw.taps[3 * i + 2] = (y & 1) ? 3 : 1;
+    }
     rw.acc32.assign(static_cast<size_t>(3) * (Wc / 2), 0);
     rw.acc64.assign(static_cast<size_t>(Wc / 2), 0);
     rw.acce.assign(static_cast<size_t>(Wc / 2), 0u);
@@ -963,27 +1003,33 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
     }
     int64_t* cells = g.sums.get() + static_cast<size_t>(r) * nc * kCellSlots;
     std::fill(cells, cells + static_cast<size_t>(nc) * kCellSlots, 0);
-    const int y0 = r * s;
-    load_row(y0 - 1, 0);
-    load_row(y0, 1);
+    // true terms, accumulated per pair of pixel columns over the cell row
+#ifdef TF_HAVE_AVX2_PATH
+    const bool block = cpu_has_avx2();
+    if (block)
+        accumulate_block_avx2(rw.rows.data() + 2, ps, plane + static_cast<int64_t>(y0) * W, W,
+                              rw.horiz.data() + 1, hs, rw.taps.data(), s, Wc, rw.acc32.data(),
+                              rw.acc64.data(), rw.acce.data());
+#else
+    const bool block = false;
+#endif
     for (int y = y0; y < y0 + s; ++y) {
-        const int iu = (y - y0) % 3, ic = (y - y0 + 1) % 3, id = (y - y0 + 2) % 3;
-        load_row(y + 1, id);
-        const int16_t* __restrict up = rw.prow[iu].data() + 2;
-        const int16_t* __restrict cu = rw.prow[ic].data() + 2;
-        const int16_t* __restrict dn = rw.prow[id].data() + 2;
-        // vertical taps of the true bilinear value (clamped at the region's top / bottom)
+        const int iu = y - y0, ic = iu + 1, id = iu + 2;
+        const int16_t* __restrict up = rw.rows.data() + static_cast<size_t>(iu) * ps + 2;
+        const int16_t* __restrict cu = up + ps;
+        const int16_t* __restrict dn = cu + ps;
         const int a = y / 2;
-        const int a0 = std::max(0, (y & 1) ? a : a - 1), a1 = std::min(hd - 1, (y & 1) ? a + 1 : a);
-        const int32_t v0 = (y & 1) ? 3 : 1, v1 = 4 - v0;
+        const int a0 = rw.taps[3 * iu] + a_lo, a1 = rw.taps[3 * iu + 1] + a_lo;
+        const int32_t v0 = rw.taps[3 * iu + 2], v1 = 4 - v0;
         const int16_t* __restrict h0 = rw.horiz.data() + static_cast<size_t>(a0 - a_lo) * hs + 1;
         const int16_t* __restrict h1 = rw.horiz.data() + static_cast<size_t>(a1 - a_lo) * hs + 1;
         const int16_t* __restrict ha = rw.horiz.data() + static_cast<size_t>(a - a_lo) * hs + 1;
         const uint8_t* __restrict yrow = plane + static_cast<int64_t>(y) * W;
         const bool top = y == y0, bottom = y == y0 + s - 1;
-        // true terms, accumulated per pair of pixel columns over the cell row
-        accumulate_row(up, cu, dn, yrow, h0, h1, v0, v1, Wc, rw.acc32.data(), rw.acce.data());
-        if ((y - y0) % 8 == 7 || y == y0 + s - 1) {  // E^2 pair sums: at most 8 rows in uint32
+        if (!block) {  // the portable loop, one row at a time
+            accumulate_row_scalar(up, cu, dn, yrow, h0, h1, v0, v1, 0, Wc, rw.acc32.data(), rw.acce.data());
+        }
+        if (!block && ((y - y0) % 8 == 7 || y == y0 + s - 1)) {  // E^2 pair sums: at most 8 rows in uint32
             int64_t* __restrict a64 = rw.acc64.data();
             uint32_t* __restrict ae = rw.acce.data();
             for (int k = 0; k < Wc / 2; ++k) a64[k] += ae[k];
@@ -1284,8 +1330,9 @@ void run_tiles(const ImageArray& img, const CoordArray& coords, int size, int f,
                                   ? choose_cell(H, W, c, n, size, f) : CellChoice();
     const int cell = choice.s;
     const bool use_plane = C == 3 && (cell > 0 || 2.0 * covered >= static_cast<double>(H) * W);
-    std::vector<uint8_t> plane(use_plane ? static_cast<size_t>(H * W) : 0);
-    const uint8_t* src = use_plane ? plane.data() : data;
+    // written in full by luma_rows below (no zero fill: that would be one more pass over it)
+    std::unique_ptr<uint8_t[]> plane(use_plane ? new uint8_t[static_cast<size_t>(H * W)] : nullptr);
+    const uint8_t* src = use_plane ? plane.get() : data;
     const std::vector<double>& clogc = clogc_table();  // thread-safe static initialisation
     // The main grid (origin 0, 0) and, for the tile row / column that tile_grid snaps to the
     // bottom / right edge off the grid, a band grid of one tile's height / width there.
@@ -1347,7 +1394,7 @@ void run_tiles(const ImageArray& img, const CoordArray& coords, int size, int f,
 #pragma omp for schedule(static)
 #endif
             for (int64_t r = 0; r < H; r += kRows)
-                luma_rows(data, W, r, std::min(H, r + kRows), plane.data());
+                luma_rows(data, W, r, std::min(H, r + kRows), plane.get());
             // implicit barrier: the plane is complete before any tile reads it
         }
         if (n_rows > 0) {
