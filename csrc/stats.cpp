@@ -258,9 +258,10 @@ double sum_clogc(const int32_t* hist, int lo, int hi, const double* clogc) {
 
 // The six statistics of one tile (both code paths) from its pixel count h x w, the integer
 // sums s1 = sum Y, s2 = sum Y^2, slogs = sum_clogc over its histogram, the stencil sums and
-// isum, the sum of the squared scaled interpolation differences (see interp_sum).
+// isum, the sum of the squared scaled interpolation differences (see interp_sum); log2n =
+// log2(h w) (the grid path computes it once).
 void finish_tile(int h, int w, int hc, int wc, int f, int64_t s1, int64_t s2, double slogs,
-                 int64_t g2, int64_t l1, int64_t l2, double isum, float* out) {
+                 int64_t g2, int64_t l1, int64_t l2, double isum, double log2n, float* out) {
     const double n = static_cast<double>(h) * w;
     const int64_t ni = static_cast<int64_t>(h) * w;
     const double mean = static_cast<double>(s1) / n;
@@ -269,7 +270,7 @@ void finish_tile(int h, int w, int hc, int wc, int f, int64_t s1, int64_t s2, do
     const double var = ni <= (int64_t{1} << 24)
                            ? static_cast<double>(ni * s2 - s1 * s1) / n
                            : static_cast<double>(s2) - static_cast<double>(s1) * mean;
-    const double ent = std::max(0.0, std::log2(n) - slogs / n);
+    const double ent = std::max(0.0, log2n - slogs / n);
     const double lmean = static_cast<double>(l1) / n;
     double ierr = 0.0;
     if (hc > 0 && wc > 0) {
@@ -314,7 +315,7 @@ void tile_one(const uint8_t* img, int64_t H, int64_t W, int C, int y0, int x0, i
     int64_t s1, s2;
     hist_moments(ws.hist, s1, s2);
     const double slogs = sum_clogc(ws.hist, 0, kBins, table ? clogc.data() : nullptr);
-    finish_tile(h, w, hc, wc, f, s1, s2, slogs, g2, l1, l2, isum, out);
+    finish_tile(h, w, hc, wc, f, s1, s2, slogs, g2, l1, l2, isum, std::log2(static_cast<double>(h) * w), out);
 }
 
 using ImageArray = nb::ndarray<const uint8_t, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
@@ -372,6 +373,7 @@ struct Grid {
     std::unique_ptr<int32_t[]> hists;  // nr * nc * kBins (fully written)
     std::unique_ptr<int64_t[]> moms;   // nr * nc * 2: sum Y, sum Y^2 of the cell
     std::unique_ptr<int32_t[]> span;   // nr * nc * 2: first and last non-empty bin of the cell
+    double log2n = 0.0;                // log2 of a tile's pixel count
 };
 
 // Scratch of one thread for one cell row. The column deltas work on the cell boundaries
@@ -1158,30 +1160,26 @@ TF_TARGET_CLONES void grid_cell_row(const uint8_t* __restrict plane, int64_t W, 
     uint16_t* __restrict h4 = rw.hist4;
     std::fill(h4, h4 + 4 * kBins, uint16_t{0});  // kept zero between cells (see below)
     for (int c = 0; c < nc; ++c) {
-        for (int y = y0; y < y0 + s; ++y) {
-            const uint8_t* __restrict src = plane + static_cast<int64_t>(y) * W + c * s;
-            int j = 0;
-            for (; j + 32 <= s; j += 32) {
-                for (int k = 0; k < 32; k += 4) {
-                    ++h4[src[j + k]];
-                    ++h4[kBins + src[j + k + 1]];
-                    ++h4[2 * kBins + src[j + k + 2]];
-                    ++h4[3 * kBins + src[j + k + 3]];
+        const uint8_t* __restrict src = plane + static_cast<int64_t>(y0) * W + c * s;
+        if (s % 32 == 0) {  // the usual cell sides: 32 pixels a step
+            for (int y = 0; y < s; ++y, src += W) {
+                for (int j = 0; j < s; j += 32) {
+                    for (int k = 0; k < 32; k += 4) {
+                        ++h4[src[j + k]];
+                        ++h4[kBins + src[j + k + 1]];
+                        ++h4[2 * kBins + src[j + k + 2]];
+                        ++h4[3 * kBins + src[j + k + 3]];
+                    }
                 }
             }
-            for (; j + 16 <= s; j += 16) {
-                for (int k = 0; k < 16; k += 4) {
-                    ++h4[src[j + k]];
-                    ++h4[kBins + src[j + k + 1]];
-                    ++h4[2 * kBins + src[j + k + 2]];
-                    ++h4[3 * kBins + src[j + k + 3]];
+        } else {
+            for (int y = 0; y < s; ++y, src += W) {
+                for (int j = 0; j < s; j += 4) {  // s is a multiple of 4
+                    ++h4[src[j]];
+                    ++h4[kBins + src[j + 1]];
+                    ++h4[2 * kBins + src[j + 2]];
+                    ++h4[3 * kBins + src[j + 3]];
                 }
-            }
-            for (; j < s; j += 4) {  // s is a multiple of 4
-                ++h4[src[j]];
-                ++h4[kBins + src[j + 1]];
-                ++h4[2 * kBins + src[j + 2]];
-                ++h4[3 * kBins + src[j + 3]];
             }
         }
         // the first and last non-empty bin (a cell holds at least one pixel)
@@ -1258,7 +1256,7 @@ TF_TARGET_CLONES void grid_tile(const Grid& g, int r, int c, int m, const std::v
     for (int k = 0; k < kTerms; ++k) q[k] += tl[k] + tr[k] + bl[k] + br[k];
     const bool table = static_cast<size_t>(size) * size < clogc.size();
     const double slogs = sum_clogc(hist, lo, hi, table ? clogc.data() : nullptr);
-    finish_tile(size, size, size, size, 2, s1, s2, slogs, q[0], q[1], q[2], static_cast<double>(q[3]), out);
+    finish_tile(size, size, size, size, 2, s1, s2, slogs, q[0], q[1], q[2], static_cast<double>(q[3]), g.log2n, out);
 }
 
 int gcd_int(int a, int b) {
@@ -1345,6 +1343,7 @@ void run_tiles(const ImageArray& img, const CoordArray& coords, int size, int f,
         g.ox = ox;
         g.nr = static_cast<int>(h / cell);
         g.nc = static_cast<int>(w / cell);
+        g.log2n = std::log2(static_cast<double>(size) * size);
         g.sums.reset(new int64_t[static_cast<size_t>(g.nr) * g.nc * kCellSlots]);
         g.hists.reset(new int32_t[static_cast<size_t>(g.nr) * g.nc * kBins]);
         g.moms.reset(new int64_t[static_cast<size_t>(g.nr) * g.nc * 2]);
