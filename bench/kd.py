@@ -86,6 +86,32 @@ def load_test(max_images: int, val_images: int = 0) -> list[tuple[str, np.ndarra
     return out
 
 
+def load_or_train_teacher_b(teacher: torch.nn.Module, gt: np.ndarray, a: argparse.Namespace, report: dict) -> torch.nn.Module:
+    """Teacher B from ``a.teacher_b_cache`` when that file exists (safetensors, saved by an
+    earlier run with the same pool and AE settings), else trained here (and saved there)."""
+    from safetensors.torch import load_file, save_file
+
+    from tripled_fast.kd.autoencoder import clean_autoencoder_copy
+
+    path = Path(a.teacher_b_cache) if a.teacher_b_cache else None
+    if path is not None and path.is_file():
+        model = clean_autoencoder_copy(teacher)
+        model.load_state_dict(load_file(str(path)), strict=True)
+        report["teacher_b"] = {"loaded": str(path)}
+        return model.eval()
+    ae = train_clean_autoencoder(teacher, gt, steps=a.ae_steps, batch_size=a.batch, patch=a.patch, lr=a.ae_lr, seed=0)
+    report["teacher_b"] = {"seconds": ae.seconds, "l1_first5": float(np.mean(ae.losses[:5])),
+                           "l1_last5": float(np.mean(ae.losses[-5:]))}
+    print("teacher B", report["teacher_b"], flush=True)
+    if path is not None:
+        from tripled_fast.runfiles import atomic_path
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            save_file({k: v.contiguous() for k, v in ae.model.state_dict().items()}, str(tmp))
+    return ae.model
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--patches", type=int, default=256)
@@ -106,6 +132,7 @@ def main() -> None:
     ap.add_argument("--kd-warmup", type=int, default=0)
     ap.add_argument("--kd-ramp", type=int, default=0)
     ap.add_argument("--kd-grad-ratio", type=float, default=None)
+    ap.add_argument("--kd-clip", type=float, default=None, help="kd.kd_clip: per-element KD gradient cap (x pixel RMS)")
     ap.add_argument("--adapter-fit", type=int, default=0, help="kd.adapter_fit: warm-up steps that fit the adapters")
     ap.add_argument("--all-channels", action="store_true", help="kd.live_channels=False: also match dead teacher channels")
     ap.add_argument("--irl-skip", action="store_true", help="IRL adapters also see the student's input (kd.irl_skip)")
@@ -117,6 +144,7 @@ def main() -> None:
     ap.add_argument("--pool-patch", type=int, default=0, help="side of the pool patches (default: --patch)")
     ap.add_argument("--no-latency", action="store_true", help="skip the CPU latency measurement")
     ap.add_argument("--skip-teacher", action="store_true", help="do not evaluate / time the teacher (another run does)")
+    ap.add_argument("--teacher-b-cache", default="", help="safetensors file: load Teacher B from it, or train and save it there")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "bench" / "kd_results.json"))
     a = ap.parse_args()
@@ -130,21 +158,18 @@ def main() -> None:
     base = KDConfig(
         steps=a.steps, batch_size=a.batch, patch=a.patch, lr=a.lr, min_lr=1e-5, log_every=25,
         w_pixel=1.0, w_drl=a.w_drl, w_irl=a.w_irl, w_output=0.0, match_channels=a.match_channels,
-        stat_norm=a.stat_norm, stat_floor=a.stat_floor, kd_warmup=a.kd_warmup, kd_ramp=a.kd_ramp, kd_grad_ratio=a.kd_grad_ratio,
+        stat_norm=a.stat_norm, stat_floor=a.stat_floor, kd_warmup=a.kd_warmup, kd_ramp=a.kd_ramp, kd_grad_ratio=a.kd_grad_ratio, kd_clip=a.kd_clip,
         irl_skip=a.irl_skip, adapter_fit=a.adapter_fit, live_channels=not a.all_channels, cache_teachers=not a.fresh_noise, degrade="noise:sigma=25" if a.fresh_noise else "", ae_steps=a.ae_steps, ae_lr=a.ae_lr, ae_init="teacher",
     )
     report: dict = {"args": vars(a), "config": base.to_dict(), "runs": []}
     shape = (1, 1, 256, 256)
 
-    ae = train_clean_autoencoder(teacher, gt, steps=a.ae_steps, batch_size=a.batch, patch=a.patch, lr=a.ae_lr, seed=0)
-    report["teacher_b"] = {"seconds": ae.seconds, "l1_first5": float(np.mean(ae.losses[:5])),
-                           "l1_last5": float(np.mean(ae.losses[-5:]))}
-    print("teacher B", report["teacher_b"], flush=True)
+    teacher_b = load_or_train_teacher_b(teacher, gt, a, report)
     probe, _ = make_student(arch, t_kwargs, in_ch=1, seed=0)
     # one cache (with Teacher A outputs) serves every SLKD variant and seed
     cache = None
     if any(v != "alone" for v in a.variants) and not a.fresh_noise:
-        cache = precompute_teachers(teacher, ae.model, probe, (lq, gt), dataclasses.replace(base, w_output=1.0, w_drl=max(base.w_drl, 1e-3), w_irl=max(base.w_irl, 1e-3)), seed=0)
+        cache = precompute_teachers(teacher, teacher_b, probe, (lq, gt), dataclasses.replace(base, w_output=1.0, w_drl=max(base.w_drl, 1e-3), w_irl=max(base.w_irl, 1e-3)), seed=0)
         report["cache_s"] = cache.seconds
         print("cache", f"{cache.seconds:.1f}s", flush=True)
 
@@ -163,7 +188,7 @@ def main() -> None:
                 res = train_student_alone(student, (lq, gt), base, seed=seed)
             else:
                 cfg = dataclasses.replace(base, **VARIANTS[variant](a))
-                res = distill_model(teacher, ae.model, student, (lq, gt), cfg, seed=seed, cache=cache)
+                res = distill_model(teacher, teacher_b, student, (lq, gt), cfg, seed=seed, cache=cache)
             train_cpu = time.process_time() - cpu0
             ev = evaluate_pairs(res.student, test, scale=1, cfg=evcfg)
             cost = model_cost(res.student, shape, latency=not a.no_latency)

@@ -472,3 +472,41 @@ def test_dataset_spreads_are_fixed_from_a_probe(shared_data) -> None:
     res = distill_model(teacher, None, student, _real_patches(shared_data, n=8), cfg, seed=0,
                         drl_extractor=Moments(), irl_extractor=Moments())
     assert res.loss_module.spreads is not None and np.isfinite(res.losses).all()
+
+
+def test_kd_grad_clip_caps_each_kd_element_at_the_pixel_rms() -> None:
+    from tripled_fast.kd.slkd import KDGradClip
+
+    w = nn.Parameter(torch.tensor([1.0, 2.0, 3.0]))
+    a = nn.Parameter(torch.tensor([0.5]))  # an "adapter": KD only, never capped
+    clip = KDGradClip([w], ratio=0.5, beta=0.9)
+    # step 1: pixel gradient (1, 0, 2); KD gradient (10, 10, -0.1) on w and 7 on a
+    pixel = (w * torch.tensor([1.0, 0.0, 2.0])).sum()
+    kd = (w * torch.tensor([10.0, 10.0, -0.1])).sum() + 7.0 * a.sum()
+    frac = clip.backward({"pixel": pixel, "total": pixel + kd}, 1.0, [a])
+    # RMS after one bias-corrected step = |pixel grad|: caps 0.5, 0, 1
+    assert torch.allclose(w.grad, torch.tensor([1.0 + 0.5, 0.0 + 0.0, 2.0 - 0.1]))
+    assert frac == pytest.approx(2 / 3)
+    assert torch.allclose(a.grad, torch.tensor([7.0]))
+    # without KD terms the gradient is the pixel gradient and the running RMS still updates
+    w.grad = None
+    pixel = (w * torch.tensor([3.0, 0.0, 0.0])).sum()
+    assert clip.backward({"pixel": pixel, "total": pixel}, 1.0, []) == 0.0
+    assert torch.allclose(w.grad, torch.tensor([3.0, 0.0, 0.0]))
+    want = (0.9 * 0.1 * torch.tensor([1.0, 0.0, 4.0]) + 0.1 * torch.tensor([9.0, 0.0, 0.0])) / (1 - 0.9**2)
+    assert torch.allclose(clip.sq[0] / (1 - 0.9**2), want)
+    with pytest.raises(ValueError, match="ratio > 0"):
+        KDGradClip([w], ratio=0.0)
+
+
+def test_kd_clip_in_the_loop(shared_data) -> None:
+    gt = _real_patches(shared_data, n=8, size=24)
+    teacher = _teacher()
+    cfg = KDConfig(steps=4, batch_size=2, patch=16, w_drl=1.0, w_irl=1.0, w_output=1.0, kd_warmup=1, kd_clip=0.5,
+                   degrade="noise:sigma=25", ae_steps=2, log_every=1)
+    s1, _ = make_student("dncnn", {"depth": 6, "width": 8, "bn": False}, in_ch=1, max_ratio=None, seed=0)
+    res = distill_model(teacher, None, s1, gt, cfg, seed=0, drl_extractor=Moments(), irl_extractor=Moments())
+    assert res.history[0]["kd_clipped"] == 0.0 and 0.0 < res.history[-1]["kd_clipped"] <= 1.0
+    assert np.isfinite(res.losses).all()
+    with pytest.raises(ValueError, match="at most one of kd_clip and kd_grad_ratio"):
+        distill_model(teacher, None, s1, gt, dataclasses.replace(cfg, kd_grad_ratio=0.1), seed=0)

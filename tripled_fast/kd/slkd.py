@@ -65,6 +65,7 @@ __all__ = [
     "training_pool",
     "balanced_backward",
     "kd_schedule",
+    "KDGradClip",
     "stat_distance",
     "teacher_spread",
     "train_student_alone",
@@ -874,6 +875,10 @@ def distill_model(
         )
     if cfg.kd_grad_ratio is not None and not (math.isfinite(cfg.kd_grad_ratio) and cfg.kd_grad_ratio > 0):
         raise ValueError(f"kd.kd_grad_ratio: expected a positive number or None, got {cfg.kd_grad_ratio}")
+    if cfg.kd_clip is not None and not (math.isfinite(cfg.kd_clip) and cfg.kd_clip > 0):
+        raise ValueError(f"kd.kd_clip: expected a positive number or None, got {cfg.kd_clip}")
+    if cfg.kd_clip is not None and cfg.kd_grad_ratio is not None:
+        raise ValueError("kd: set at most one of kd_clip and kd_grad_ratio")
     if cfg.kd_warmup < 0 or cfg.kd_ramp < 0 or cfg.adapter_fit < 0:
         raise ValueError(
             f"kd: expected kd_warmup, kd_ramp and adapter_fit >= 0, got {cfg.kd_warmup}, {cfg.kd_ramp}, {cfg.adapter_fit}"
@@ -925,6 +930,7 @@ def distill_model(
     def fitting(step: int) -> bool:
         return bool(layer_map.encoder or layer_map.decoder) and fit_from < step <= cfg.kd_warmup
 
+    clipper = KDGradClip(s_params, cfg.kd_clip) if cfg.kd_clip is not None else None
     history: list[dict[str, float]] = []
     losses: list[float] = []
     window: dict[str, list[float]] = {}
@@ -952,7 +958,9 @@ def distill_model(
             adapters_only=fitting(step),
         )
         opt.zero_grad(set_to_none=True)
-        if cfg.kd_grad_ratio is not None and kd_schedule(step, cfg) > 0:
+        if clipper is not None:
+            terms["kd_clipped"] = torch.tensor(clipper.backward(terms, loss_fn.weights["pixel"], loss_fn.adapter_parameters()))
+        elif cfg.kd_grad_ratio is not None and kd_schedule(step, cfg) > 0:
             terms["kd_grad_scale"] = torch.tensor(
                 balanced_backward(terms, loss_fn.weights["pixel"], s_params, loss_fn.adapter_parameters(), cfg.kd_grad_ratio)
             )
@@ -1009,6 +1017,58 @@ def balanced_backward(
         if g is not None:
             p.grad = g if p.grad is None else p.grad + g
     return scale
+
+
+class KDGradClip:
+    """Per-element cap of the KD gradient on the student at ``ratio`` x the running RMS of the
+    pixel-loss gradient of that element.
+
+    Adam divides each update by the running RMS of its gradient, which adapts slowly
+    (``beta2 = 0.999``). When the KD terms switch on with gradients far larger than the pixel
+    loss's, the first updates are up to ``1 / sqrt(1 - beta2)`` (~31) x the learning rate per
+    element and can wreck a warmed-up student in a few steps. Capping each KD gradient element
+    at ``ratio`` x the pixel gradient's RMS (an exponential average with ``beta``, bias
+    corrected, updated at every step including the warm-up) keeps the total gradient on the
+    scale Adam has adapted to, whatever the KD terms' raw scale. Adapter parameters (KD only)
+    are not capped.
+    """
+
+    def __init__(self, student_params: Sequence[nn.Parameter], ratio: float, beta: float = 0.99) -> None:
+        if not (math.isfinite(ratio) and ratio > 0) or not (0.0 < beta < 1.0):
+            raise ValueError(f"KDGradClip: expected ratio > 0 and 0 < beta < 1, got {ratio}, {beta}")
+        self.params = list(student_params)
+        self.ratio, self.beta = ratio, beta
+        self.sq = [torch.zeros_like(p) for p in self.params]
+        self.steps = 0
+
+    def backward(self, terms: Mapping[str, torch.Tensor], w_pixel: float, extra_params: Sequence[nn.Parameter]) -> float:
+        """Accumulate the pixel gradient plus the capped KD gradient into ``.grad``; returns the
+        fraction of student gradient elements whose KD part was capped (0 without KD terms)."""
+        pix = w_pixel * terms["pixel"]
+        kd = terms["total"] - pix
+        extra = list(extra_params)
+        has_kd = kd.requires_grad
+        g_pix = torch.autograd.grad(pix, self.params, retain_graph=has_kd, allow_unused=True)
+        g_kd = torch.autograd.grad(kd, self.params + extra, allow_unused=True) if has_kd else (None,) * (len(self.params) + len(extra))
+        self.steps += 1
+        corr = 1.0 - self.beta**self.steps
+        clipped = total = 0
+        for i, p in enumerate(self.params):
+            gp = g_pix[i] if g_pix[i] is not None else torch.zeros_like(p)
+            self.sq[i].mul_(self.beta).addcmul_(gp, gp, value=1.0 - self.beta)
+            g = gp
+            if g_kd[i] is not None:
+                cap = (self.sq[i] / corr).sqrt_().mul_(self.ratio)
+                gk = torch.maximum(torch.minimum(g_kd[i], cap), -cap)
+                clipped += int((gk != g_kd[i]).sum())
+                total += gk.numel()
+                g = g + gk
+            p.grad = g if p.grad is None else p.grad + g
+        for j, p in enumerate(extra):
+            gk = g_kd[len(self.params) + j]
+            if gk is not None:
+                p.grad = gk if p.grad is None else p.grad + gk
+        return clipped / total if total else 0.0
 
 
 def kd_schedule(step: int, cfg: KDConfig) -> float:
