@@ -495,6 +495,14 @@ def test_kd_grad_clip_caps_each_kd_element_at_the_pixel_rms() -> None:
     assert torch.allclose(w.grad, torch.tensor([3.0, 0.0, 0.0]))
     want = (0.9 * 0.1 * torch.tensor([1.0, 0.0, 4.0]) + 0.1 * torch.tensor([9.0, 0.0, 0.0])) / (1 - 0.9**2)
     assert torch.allclose(clip.sq[0] / (1 - 0.9**2), want)
+    # the output term (an image-space L1 like the pixel loss) is never capped
+    w.grad = None
+    pixel = (w * torch.tensor([1.0, 1.0, 1.0])).sum()
+    output = (w * torch.tensor([50.0, 0.0, 0.0])).sum()
+    feat = (w * torch.tensor([0.0, 50.0, 0.0])).sum()
+    clip.backward({"pixel": pixel, "output": output, "total": pixel + 0.5 * output + feat}, 1.0, [], w_output=0.5)
+    cap = float((clip.sq[0][1] / (1 - 0.9**3)).sqrt() * 0.5)
+    assert torch.allclose(w.grad, torch.tensor([1.0 + 25.0, 1.0 + cap, 1.0]))
     with pytest.raises(ValueError, match="ratio > 0"):
         KDGradClip([w], ratio=0.0)
 

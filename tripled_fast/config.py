@@ -307,7 +307,7 @@ class KDConfig(StrictConfig):
     kd_ramp: int = 0                           # then the KD weights ramp linearly 0 -> 1 over this many steps
     adapter_fit: int = 0                       # last warm-up steps that fit the adapters on detached student features
     kd_grad_ratio: Optional[float] = None      # cap the KD gradient norm on the student at this x the pixel one
-    kd_clip: Optional[float] = None            # cap each KD gradient element at this x the pixel gradient's running RMS
+    kd_clip: Optional[float] = None            # cap each DRL+IRL gradient element at this x the pixel gradient's running RMS
     log_every: int = 50
     device: str = "auto"
     seed: int = 0

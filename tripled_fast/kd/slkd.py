@@ -959,7 +959,10 @@ def distill_model(
         )
         opt.zero_grad(set_to_none=True)
         if clipper is not None:
-            terms["kd_clipped"] = torch.tensor(clipper.backward(terms, loss_fn.weights["pixel"], loss_fn.adapter_parameters()))
+            w_out = loss_fn.weights["output"] * (0.0 if fitting(step) else kd_schedule(step, cfg))
+            terms["kd_clipped"] = torch.tensor(
+                clipper.backward(terms, loss_fn.weights["pixel"], loss_fn.adapter_parameters(), w_output=w_out)
+            )
         elif cfg.kd_grad_ratio is not None and kd_schedule(step, cfg) > 0:
             terms["kd_grad_scale"] = torch.tensor(
                 balanced_backward(terms, loss_fn.weights["pixel"], s_params, loss_fn.adapter_parameters(), cfg.kd_grad_ratio)
@@ -1041,14 +1044,26 @@ class KDGradClip:
         self.sq = [torch.zeros_like(p) for p in self.params]
         self.steps = 0
 
-    def backward(self, terms: Mapping[str, torch.Tensor], w_pixel: float, extra_params: Sequence[nn.Parameter]) -> float:
+    def backward(
+        self, terms: Mapping[str, torch.Tensor], w_pixel: float, extra_params: Sequence[nn.Parameter], w_output: float = 0.0
+    ) -> float:
         """Accumulate the pixel gradient plus the capped KD gradient into ``.grad``; returns the
-        fraction of student gradient elements whose KD part was capped (0 without KD terms)."""
+        fraction of student gradient elements whose KD part was capped (0 without KD terms).
+
+        ``w_output`` x ``terms["output"]`` (the effective weight of the output term, when it is
+        given) counts with the pixel part: it is an image-space L1 like the pixel loss, on the
+        same scale, so only the feature-statistics terms (DRL, IRL) are capped; the running RMS
+        is still that of the pixel gradient alone."""
         pix = w_pixel * terms["pixel"]
-        kd = terms["total"] - pix
+        out = w_output * terms["output"] if w_output > 0 and "output" in terms else None
+        kd = terms["total"] - pix - (out if out is not None else 0.0)
         extra = list(extra_params)
         has_kd = kd.requires_grad
-        g_pix = torch.autograd.grad(pix, self.params, retain_graph=has_kd, allow_unused=True)
+        g_pix = torch.autograd.grad(pix, self.params, retain_graph=True, allow_unused=True)
+        g_out = (
+            torch.autograd.grad(out, self.params, retain_graph=has_kd, allow_unused=True)
+            if out is not None and out.requires_grad else (None,) * len(self.params)
+        )
         g_kd = torch.autograd.grad(kd, self.params + extra, allow_unused=True) if has_kd else (None,) * (len(self.params) + len(extra))
         self.steps += 1
         corr = 1.0 - self.beta**self.steps
@@ -1056,7 +1071,7 @@ class KDGradClip:
         for i, p in enumerate(self.params):
             gp = g_pix[i] if g_pix[i] is not None else torch.zeros_like(p)
             self.sq[i].mul_(self.beta).addcmul_(gp, gp, value=1.0 - self.beta)
-            g = gp
+            g = gp if g_out[i] is None else gp + g_out[i]
             if g_kd[i] is not None:
                 cap = (self.sq[i] / corr).sqrt_().mul_(self.ratio)
                 gk = torch.maximum(torch.minimum(g_kd[i], cap), -cap)
