@@ -33,6 +33,14 @@ class Moments(nn.Module):
         return torch.cat([x.mean((2, 3)), x.std((2, 3)), nn.functional.avg_pool2d(x, 4).flatten(1)], 1)
 
 
+def _plain_cfg(**kw) -> KDConfig:
+    """A KDConfig without the default schedule and safeguards (no warm-up / ramp, no gradient
+    cap, no output term, unnormalised statistics) unless ``kw`` sets them: the loop tests
+    check the terms from the first step."""
+    base = {"w_output": 0.0, "stat_norm": "none", "stat_floor": 0.01, "kd_warmup": 0, "kd_ramp": 0, "kd_clip": None}
+    return KDConfig(**{**base, **kw})
+
+
 def _teacher(seed: int = 0) -> nn.Module:
     return build_model("dncnn", in_ch=1, out_ch=1, depth=6, width=8, bn=False, seed=seed).eval()
 
@@ -121,7 +129,7 @@ def test_short_kd_run_lowers_the_combined_loss(shared_data) -> None:
     gt = _real_patches(shared_data, n=16, size=24)
     teacher = _teacher()
     student, _ = make_student("dncnn", {"depth": 6, "width": 8, "bn": False}, in_ch=1, max_ratio=None, seed=0)
-    cfg = KDConfig(steps=24, batch_size=4, patch=16, lr=3e-3, min_lr=1e-4, w_drl=0.5, w_irl=0.5, w_output=1.0,
+    cfg = _plain_cfg(steps=24, batch_size=4, patch=16, lr=3e-3, min_lr=1e-4, w_drl=0.5, w_irl=0.5, w_output=1.0,
                    degrade="noise:sigma=25", ae_steps=5, log_every=8)
     before = copy.deepcopy(student.state_dict())
     res = distill_model(teacher, None, student, gt, cfg, seed=0, drl_extractor=Moments(), irl_extractor=Moments())
@@ -151,7 +159,7 @@ def test_teacher_cache_equals_on_the_fly_targets(shared_data) -> None:
     lq = np.stack([apply_degradation(g, "noise:sigma=25", rng) for g in gt])
     teacher = _teacher()
     teacher_b = clean_autoencoder_copy(teacher)
-    cfg = KDConfig(steps=3, batch_size=2, patch=16, w_drl=1.0, w_irl=1.0, w_output=1.0, match_channels=3)
+    cfg = _plain_cfg(steps=3, batch_size=2, patch=16, w_drl=1.0, w_irl=1.0, w_output=1.0, match_channels=3)
     student, _ = make_student("dncnn", {"depth": 6, "width": 8, "bn": False}, in_ch=1, max_ratio=None, seed=0)
     cache = precompute_teachers(teacher, teacher_b, student, (lq, gt), cfg, drl_extractor=Moments(), irl_extractor=Moments())
     assert [e.shape for e in cache.enc] == [(6, 3, 2 + 16)]  # 3 of 8 channels kept, 18 statistics each
@@ -210,7 +218,7 @@ def test_run_kd_end_to_end(tmp_path, shared_data) -> None:
     teacher = _teacher(seed=3)
     save_file({k: v.contiguous() for k, v in teacher.state_dict().items()}, str(tmp_path / "t.safetensors"))
     src = SourceConfig(kind="degrade", gt=str(shared_data / "denoise/Set12"), degrade="noise:sigma=25", max_images=2)
-    cfg = KDConfig(
+    cfg = _plain_cfg(
         teacher_weights=str(tmp_path / "t.safetensors"), teacher_kwargs={"depth": 6, "width": 8, "bn": False},
         max_ratio=None, steps=3, batch_size=2, patch=32, ae_steps=2, train=[src],
         test=[dataclasses.replace(src, max_images=1)], out_dir=str(tmp_path / "kd"), device="cpu",
@@ -271,11 +279,12 @@ def test_kd_warmup_and_ramp(shared_data) -> None:
 
     cfg = KDConfig(kd_warmup=2, kd_ramp=4)
     assert [kd_schedule(s, cfg) for s in range(1, 8)] == [0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
-    assert kd_schedule(1, KDConfig()) == 1.0
+    assert kd_schedule(1, _plain_cfg()) == 1.0
+    assert kd_schedule(100, KDConfig()) == 0.0 and kd_schedule(200, KDConfig()) == 0.5  # defaults: 100 + 200
     # during the warm-up SLKD is exactly the pixel-only baseline (same batches, no KD gradient)
     gt = _real_patches(shared_data, n=8, size=24)
     teacher = _teacher()
-    run = KDConfig(steps=5, batch_size=2, patch=16, w_drl=1.0, w_irl=1.0, w_output=1.0, kd_warmup=5,
+    run = _plain_cfg(steps=5, batch_size=2, patch=16, w_drl=1.0, w_irl=1.0, w_output=1.0, kd_warmup=5,
                    degrade="noise:sigma=25", log_every=5)
     s1, _ = make_student("dncnn", {"depth": 6, "width": 8, "bn": False}, in_ch=1, max_ratio=None, seed=0)
     s2, _ = make_student("dncnn", {"depth": 6, "width": 8, "bn": False}, in_ch=1, max_ratio=None, seed=0)
@@ -329,7 +338,7 @@ def test_balanced_backward_caps_the_kd_gradient_at_the_ratio() -> None:
 def test_kd_grad_ratio_runs_in_the_loop(shared_data) -> None:
     gt = _real_patches(shared_data, n=8, size=24)
     teacher = _teacher()
-    cfg = KDConfig(steps=4, batch_size=2, patch=16, w_drl=1.0, w_irl=1.0, w_output=1.0, kd_grad_ratio=0.1,
+    cfg = _plain_cfg(steps=4, batch_size=2, patch=16, w_drl=1.0, w_irl=1.0, w_output=1.0, kd_grad_ratio=0.1,
                    degrade="noise:sigma=25", log_every=2)
     s, _ = make_student("dncnn", {"depth": 6, "width": 8, "bn": False}, in_ch=1, max_ratio=None, seed=0)
     res = distill_model(teacher, clean_autoencoder_copy(teacher), s, gt, cfg, seed=0,
@@ -369,7 +378,7 @@ def test_irl_skip_feeds_the_student_input_to_the_decoder_adapters(shared_data) -
     with pytest.raises(ValueError, match="irl_skip must be"):
         SLKDLoss(lm, [(8, 4)], [(8, 4)], w_drl=0.0, w_irl=1.0, irl_extractor=Moments(), irl_skip=-1)
     # the loop passes the input through: a short run with kd.irl_skip trains
-    cfg = KDConfig(steps=4, batch_size=2, patch=16, w_drl=0.0, w_irl=1.0, irl_skip=True, degrade="noise:sigma=25", ae_steps=2, log_every=2)
+    cfg = _plain_cfg(steps=4, batch_size=2, patch=16, w_drl=0.0, w_irl=1.0, irl_skip=True, degrade="noise:sigma=25", ae_steps=2, log_every=2)
     res = distill_model(teacher, None, student, _real_patches(shared_data, n=4), cfg, seed=0, irl_extractor=Moments())
     assert res.loss_module.irl_skip == 1 and res.history[-1]["irl"] > 0
 
@@ -377,7 +386,7 @@ def test_irl_skip_feeds_the_student_input_to_the_decoder_adapters(shared_data) -
 def test_adapter_fit_trains_only_the_adapters_during_the_warmup(shared_data) -> None:
     gt = _real_patches(shared_data, n=8, size=24)
     teacher = _teacher()
-    cfg = KDConfig(steps=3, batch_size=2, patch=16, w_drl=1.0, w_irl=1.0, w_output=1.0, kd_warmup=3, adapter_fit=2,
+    cfg = _plain_cfg(steps=3, batch_size=2, patch=16, w_drl=1.0, w_irl=1.0, w_output=1.0, kd_warmup=3, adapter_fit=2,
                    degrade="noise:sigma=25", ae_steps=2, log_every=1)
     s1, _ = make_student("dncnn", {"depth": 6, "width": 8, "bn": False}, in_ch=1, max_ratio=None, seed=0)
     s2 = copy.deepcopy(s1)
@@ -419,7 +428,7 @@ def test_live_channels_skip_dead_teacher_channels(shared_data) -> None:
         SLKDLoss(lm, [], [(8, 8)], w_drl=0.0, w_irl=1.0, irl_extractor=Moments(), dec_live=[[0], [1]])
     # the loop uses the probe: Teacher B = this teacher, dead channels never matched
     student, _ = make_student("dncnn", {"depth": 6, "width": 8, "bn": False}, in_ch=1, max_ratio=None, seed=0)
-    cfg = KDConfig(steps=1, batch_size=2, patch=16, w_drl=0.0, w_irl=1.0, degrade="noise:sigma=25", log_every=1)
+    cfg = _plain_cfg(steps=1, batch_size=2, patch=16, w_drl=0.0, w_irl=1.0, degrade="noise:sigma=25", log_every=1)
     res = distill_model(teacher, teacher, student, _real_patches(shared_data, n=4), cfg, seed=0, irl_extractor=Moments())
     assert res.loss_module.dec_keep == [[0, 2, 3, 4, 6, 7]]
     off = distill_model(teacher, teacher, copy.deepcopy(student), _real_patches(shared_data, n=4),
