@@ -141,11 +141,11 @@ def test_quotas_are_the_largest_remainder_split() -> None:
     # task a: 60 patches (clusters 0: 40, 1: 20); task b: 40 patches (cluster 1: 25, 2: 15)
     task = np.array(["a"] * 60 + ["b"] * 40)
     assign = np.array([0] * 40 + [1] * 20 + [1] * 25 + [2] * 15)
-    sel = _select(feats, assign, task=task, budget=0.13)
+    sel = _select(feats, assign, quotas="clusters", task=task, budget=0.13)
     # 13 -> a: 7.8, b: 5.2 -> 8, 5; a: 40/60 * 8 = 5.33, 2.67 -> 5, 3; b: 25/40 * 5 = 3.125, 1.875 -> 3, 2
     assert sel.quotas == {("a", 0): 5, ("a", 1): 3, ("b", 1): 3, ("b", 2): 2}
     # per_task off: one pool, clusters 0: 40, 1: 45, 2: 15 -> 5.2, 5.85, 1.95 -> 5, 6, 2
-    sel = _select(feats, assign, task=task, budget=0.13, per_task=False)
+    sel = _select(feats, assign, quotas="clusters", task=task, budget=0.13, per_task=False)
     assert sel.quotas == {("all", 0): 5, ("all", 1): 6, ("all", 2): 2}
 
 
@@ -154,7 +154,7 @@ def test_complexity_weight_one_takes_the_most_complex() -> None:
     feats = rng.normal(size=(90, 8)).astype(np.float32)
     assign = np.repeat([0, 1, 2], 30)
     complexity = rng.permutation(90) / 89.0
-    sel = _select(feats, assign, complexity=complexity, budget=12, complexity_weight=1.0)
+    sel = _select(feats, assign, quotas="clusters", complexity=complexity, budget=12, complexity_weight=1.0)
     for c in range(3):
         members = np.flatnonzero(assign == c)
         top = members[np.argsort(-complexity[members])[:4]]
@@ -165,14 +165,14 @@ def test_complexity_weight_zero_is_kcenter_coverage() -> None:
     rng = np.random.default_rng(2)
     feats = (rng.normal(size=(120, 8)) * rng.uniform(0.5, 4, size=(120, 1))).astype(np.float32)
     assign = np.repeat([0, 1], 60)
-    sel = _select(feats, assign, budget=20, complexity_weight=0.0)
+    sel = _select(feats, assign, quotas="clusters", budget=20, complexity_weight=0.0)
     for c in range(2):
         members = np.flatnonzero(assign == c)
         order = kcenter_greedy(_unit(feats[members]), 10, seed=0, backend="numpy")
         assert set(sel.selected[assign[sel.selected] == c].tolist()) == set(members[order].tolist())
     # a mixed weight: 30 % of each quota of 10 -> the 3 most complex, then coverage seeded by them
     complexity = rng.permutation(120) / 119.0
-    sel = _select(feats, assign, complexity=complexity, budget=20, complexity_weight=0.3)
+    sel = _select(feats, assign, quotas="clusters", complexity=complexity, budget=20, complexity_weight=0.3)
     assert sel.info["complexity_picks"] == 6 and sel.info["coverage_picks"] == 14
     for c in range(2):
         members = np.flatnonzero(assign == c)
@@ -180,6 +180,30 @@ def test_complexity_weight_zero_is_kcenter_coverage() -> None:
         rest = kcenter_greedy(_unit(feats[members]), 7, seed=0, initial=top3, backend="numpy")
         expected = set(members[top3].tolist()) | set(members[rest].tolist())
         assert set(sel.selected[assign[sel.selected] == c].tolist()) == expected
+
+
+def test_task_quotas_cover_the_whole_task_pool() -> None:
+    rng = np.random.default_rng(5)
+    feats = (rng.normal(size=(150, 8)) * rng.uniform(0.5, 4, size=(150, 1))).astype(np.float32)
+    assign = rng.integers(0, 4, size=150)
+    complexity = rng.permutation(150) / 149.0
+    # quotas="tasks", complexity_weight 0: exactly the k-center baseline over the whole pool
+    sel = _select(feats, assign, complexity=complexity, budget=12, complexity_weight=0.0, quotas="tasks")
+    assert sel.selected.tolist() == kcenter_subset(feats, 12, seed=0, backend="numpy").tolist()
+    assert sel.quotas == {("denoise", 0): 12} and sel.info["groups"] == 1
+    # the cluster assignment is ignored: same as one cluster; weight 0.25 -> the 3 most complex first
+    sel = _select(feats, assign, complexity=complexity, budget=12, complexity_weight=0.25, quotas="tasks")
+    one = _select(feats, np.zeros(150, np.int64), complexity=complexity, budget=12, complexity_weight=0.25)
+    assert sel.selected.tolist() == one.selected.tolist()
+    top3 = np.argsort(-complexity)[:3]
+    rest = kcenter_greedy(_unit(feats), 9, seed=0, initial=top3, backend="numpy")
+    assert set(sel.selected.tolist()) == set(top3.tolist()) | set(rest.tolist())
+    # two tasks: the budget is still split by task mass (90 : 60 -> 6 : 4)
+    task = np.array(["a"] * 90 + ["b"] * 60)
+    sel = _select(feats, assign, complexity=complexity, task=task, budget=10, quotas="tasks")
+    assert sel.quotas == {("a", 0): 6, ("b", 0): 4}
+    with pytest.raises(ValueError, match="select.quotas"):
+        _select(feats, assign, budget=2, quotas="images")
 
 
 def test_exact_and_near_duplicates_are_never_both_selected() -> None:
@@ -219,7 +243,7 @@ def test_shortfall_of_a_cluster_moves_to_other_clusters() -> None:
     dup = np.repeat(rng.normal(size=(1, 8)), 40, axis=0)     # cluster 0: one distinct patch x 40
     feats = np.concatenate([dup, rng.normal(size=(60, 8))]).astype(np.float32)
     assign = np.repeat([0, 1], [40, 60])
-    sel = _select(feats, assign, budget=10)                   # planned 4 + 6
+    sel = _select(feats, assign, quotas="clusters", budget=10)                   # planned 4 + 6
     assert sel.info["planned_quotas"] == {("denoise", 0): 4, ("denoise", 1): 6}
     assert sel.quotas == {("denoise", 0): 1, ("denoise", 1): 9}
     assert sel.info["dedup_reassigned"] == 3 and sel.info["forced_duplicates"] == 0
@@ -232,7 +256,7 @@ def test_stages_split_by_complexity_within_each_cluster() -> None:
     complexity = rng.random(300)
     uncertainty = rng.random(300)
     sel = _select(feats, assign, complexity=complexity, uncertainty=uncertainty, budget=40,
-                  stage1_fraction=0.5, stage2_pool=2.0)
+                  stage1_fraction=0.5, stage2_pool=2.0, quotas="clusters")
     for c in range(5):
         s1 = sel.stage1[assign[sel.stage1] == c]
         s2 = sel.stage2[assign[sel.stage2] == c]

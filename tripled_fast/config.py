@@ -188,6 +188,8 @@ class ScoreConfig(StrictConfig):
 class SelectConfig(StrictConfig):
     budget: float = 0.02                 # < 1: fraction of patches; >= 1: a patch count
     clusters: Optional[int] = None       # None = auto (about sqrt(budget count), within [2, 256])
+    quotas: str = "tasks"                # tasks: coverage over each task's whole pool (validation, bench/QUALITY.md);
+                                         # clusters: quotas by cluster mass, coverage within each cluster
     complexity_weight: float = 0.3       # 0 = pure coverage, 1 = pure complexity ranking
     dedup_threshold: float = 0.995       # cosine similarity above which two patches are duplicates
     stage1_fraction: float = 1.0         # share of the budget given to stage 1 (easy representatives);
