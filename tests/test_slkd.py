@@ -218,9 +218,11 @@ def test_run_kd_end_to_end(tmp_path, shared_data) -> None:
     teacher = _teacher(seed=3)
     save_file({k: v.contiguous() for k, v in teacher.state_dict().items()}, str(tmp_path / "t.safetensors"))
     src = SourceConfig(kind="degrade", gt=str(shared_data / "denoise/Set12"), degrade="noise:sigma=25", max_images=2)
-    cfg = _plain_cfg(
+    # the default objective (output term, dataset-normalised statistics, kd_clip), with the
+    # warm-up and ramp shortened so the KD terms are on within 4 steps
+    cfg = KDConfig(
         teacher_weights=str(tmp_path / "t.safetensors"), teacher_kwargs={"depth": 6, "width": 8, "bn": False},
-        max_ratio=None, steps=3, batch_size=2, patch=32, ae_steps=2, train=[src],
+        max_ratio=None, steps=4, kd_warmup=1, kd_ramp=2, batch_size=2, patch=32, ae_steps=2, train=[src],
         test=[dataclasses.replace(src, max_images=1)], out_dir=str(tmp_path / "kd"), device="cpu",
     )
     report = run_kd(cfg)
@@ -231,6 +233,8 @@ def test_run_kd_end_to_end(tmp_path, shared_data) -> None:
     saved = load_file(str(tmp_path / "kd" / "student.safetensors"))
     assert saved["body.0.weight"].shape == (4, 1, 3, 3)
     assert (tmp_path / "kd" / "teacher_b.safetensors").is_file()
+    last = report["history"]["student"][-1]
+    assert last["drl"] > 0 and last["irl"] > 0 and last["output"] > 0 and 0.0 <= last["kd_clipped"] <= 1.0
 
 
 def test_teacher_spread_is_the_per_dimension_std_with_a_floor() -> None:
