@@ -1,0 +1,14 @@
+#!/bin/bash
+cd /work/main && . /root/venv/bin/activate
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+while kill -0 19085 2>/dev/null; do sleep 5; done
+A="../shared/data/denoise/Train400 --degrade noise:sigma=25 --holdout 0.1 --steps 800"
+C="../shared/data/sr/BSD100_x4/HR --lq ../shared/data/sr/BSD100_x4/LR --lq-tmpl sorted --scale 4 --holdout 0.2 --patch 48 --stride 48 --steps 400 --batch 16"
+for d in dn_cq dn_x dn_x_tasks; do mkdir -p /tmp/qv/$d; ln -sfn /tmp/qv/dn_default/cache /tmp/qv/$d/cache; done
+for d in sr4_x sr4_x_tasks; do mkdir -p /tmp/qv/$d; ln -sfn /tmp/qv/sr4_default/cache /tmp/qv/$d/cache; done
+nice -n 10 tripled-fast bench-quality $A --budgets 0.001,0.0025 --seeds 0,1,2,3 --methods tripled --set select.quotas=clusters --out /tmp/qv/dn_cq
+nice -n 10 tripled-fast bench-quality $C --budgets 0.005,0.01 --seeds 0,1,2,3 --methods tripled --set select.quotas=clusters --set select.complexity_weight=0.0 --out /tmp/qv/sr4_clauto_cw0
+nice -n 10 tripled-fast bench-quality $C --budgets 0.02 --seeds 0,1 --methods random,tripled --set select.quotas=clusters --out /tmp/qv/sr4_x
+nice -n 10 tripled-fast bench-quality $C --budgets 0.02 --seeds 0,1 --methods tripled --set select.quotas=tasks --out /tmp/qv/sr4_x_tasks
+nice -n 10 tripled-fast bench-quality $A --budgets 0.005,0.01 --seeds 0,1 --methods random,tripled --set select.quotas=clusters --out /tmp/qv/dn_x
+nice -n 10 tripled-fast bench-quality $A --budgets 0.005,0.01 --seeds 0,1 --methods tripled --set select.quotas=tasks --out /tmp/qv/dn_x_tasks
