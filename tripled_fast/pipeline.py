@@ -357,7 +357,8 @@ def score_stage(run: RunDir, cfg: RunConfig, key: str, log: Log) -> str:
 
 # ============================================================================ 5. selection
 def select_stage(run: RunDir, cfg: RunConfig, key: str, log: Log) -> str:
-    """The distilled subset (cluster quotas, complexity + coverage, stage lists) and a random twin."""
+    """The distilled subset (per-task quotas, complexity picks + k-center coverage, stage lists; or
+    per-cluster quotas with ``select.quotas=clusters``) and a random twin."""
     from .select.baselines import random_subset
     from .select.budget import resolve_budget, select_subset
 
