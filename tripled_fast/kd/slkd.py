@@ -591,8 +591,9 @@ class KDResult:
     teacher_b_seconds: float = 0.0
 
 
-def _channels(model: nn.Module, names: Sequence[str], in_ch: int, side: int, device: torch.device) -> dict[str, int]:
-    x = torch.zeros(1, in_ch, side, side, device=device)
+def _probe_taps(model: nn.Module, x: torch.Tensor, names: Sequence[str]) -> dict[str, torch.Tensor]:
+    """The taps ``names`` of ``model`` on ``x`` in eval mode without gradients (the model's
+    train / eval mode is restored afterwards)."""
     was = model.training
     model.eval()
     try:
@@ -600,6 +601,11 @@ def _channels(model: nn.Module, names: Sequence[str], in_ch: int, side: int, dev
             _, feats = forward_with_taps(model, x, names, need_output=False)
     finally:
         model.train(was)
+    return feats
+
+
+def _channels(model: nn.Module, names: Sequence[str], in_ch: int, side: int, device: torch.device) -> dict[str, int]:
+    feats = _probe_taps(model, torch.zeros(1, in_ch, side, side, device=device), names)
     return {n: int(f.shape[1]) for n, f in feats.items()}
 
 
@@ -631,15 +637,8 @@ def active_channels(model: nn.Module, x: torch.Tensor, names: Sequence[str], rel
     ``rel_tol`` x the tap's largest absolute value; a dead ReLU channel (all zero) or a constant
     one is not. Returns ``{name: sorted channel indices}``.
     """
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            _, feats = forward_with_taps(model, x, names, need_output=False)
-    finally:
-        model.train(was)
     out = {}
-    for n, f in feats.items():
+    for n, f in _probe_taps(model, x, names).items():
         per = f.transpose(0, 1).flatten(1)
         rng = per.amax(1) - per.amin(1)
         out[n] = [int(i) for i in torch.nonzero(rng > rel_tol * float(f.abs().amax()) + 1e-30).flatten()]
