@@ -21,6 +21,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -112,6 +113,36 @@ def load_or_train_teacher_b(teacher: torch.nn.Module, gt: np.ndarray, a: argpars
     return ae.model
 
 
+def run_variants(
+    a: argparse.Namespace, report: dict, t0: float, *, new_student: Callable[[int], tuple[torch.nn.Module, dict]],
+    teacher: torch.nn.Module, teacher_b: torch.nn.Module | None, pool: tuple[np.ndarray, np.ndarray], base: KDConfig,
+    evaluate: Callable[[torch.nn.Module], dict], shape: tuple[int, ...], cache=None,
+) -> None:
+    """Train a fresh student per seed and variant (``alone`` = pixel loss only, else
+    ``VARIANTS[variant]``), evaluate it (``evaluate(model)`` returns at least ``psnr`` and
+    ``ssim``) and append a row to ``report["runs"]``; ``report`` is rewritten to ``a.out``
+    after every run. Shared by ``bench/kd.py`` and ``bench/kd_allinone.py``."""
+    for seed in a.seeds:
+        for variant in a.variants:
+            student, s_kwargs = new_student(seed)
+            start, cpu0 = time.perf_counter(), time.process_time()
+            if variant == "alone":
+                res = train_student_alone(student, pool, base, seed=seed)
+            else:
+                cfg = dataclasses.replace(base, **VARIANTS[variant](a))
+                res = distill_model(teacher, teacher_b, student, pool, cfg, seed=seed, cache=cache)
+            train_cpu = time.process_time() - cpu0
+            row = {"variant": variant, "seed": seed, **evaluate(res.student), "train_s": time.perf_counter() - start,
+                   "train_cpu_s": train_cpu, "student_kwargs": s_kwargs, "history": res.history,
+                   **model_cost(res.student, shape, latency=not a.no_latency).to_dict()}
+            report["runs"].append(row)
+            print(variant, seed, f"psnr={row['psnr']:.3f} ssim={row['ssim']:.4f} train={row['train_s']:.0f}s", flush=True)
+            Path(a.out).write_text(json.dumps(report, indent=1))
+    report["total_s"] = time.perf_counter() - t0
+    Path(a.out).write_text(json.dumps(report, indent=1))
+    print("total", report["total_s"], flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--patches", type=int, default=256)
@@ -131,11 +162,9 @@ def main() -> None:
     ap.add_argument("--stat-floor", type=float, default=0.01)
     ap.add_argument("--kd-warmup", type=int, default=0)
     ap.add_argument("--kd-ramp", type=int, default=0)
-    ap.add_argument("--kd-grad-ratio", type=float, default=None)
     ap.add_argument("--kd-clip", type=float, default=None, help="kd.kd_clip: per-element KD gradient cap (x pixel RMS)")
     ap.add_argument("--adapter-fit", type=int, default=0, help="kd.adapter_fit: warm-up steps that fit the adapters")
     ap.add_argument("--all-channels", action="store_true", help="kd.live_channels=False: also match dead teacher channels")
-    ap.add_argument("--irl-skip", action="store_true", help="IRL adapters also see the student's input (kd.irl_skip)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--val-images", type=int, default=0,
                     help="> 0: hold out the last N Train400 images and evaluate on them instead of BSD68")
@@ -158,8 +187,8 @@ def main() -> None:
     base = KDConfig(
         steps=a.steps, batch_size=a.batch, patch=a.patch, lr=a.lr, min_lr=1e-5, log_every=25,
         w_pixel=1.0, w_drl=a.w_drl, w_irl=a.w_irl, w_output=0.0, match_channels=a.match_channels,
-        stat_norm=a.stat_norm, stat_floor=a.stat_floor, kd_warmup=a.kd_warmup, kd_ramp=a.kd_ramp, kd_grad_ratio=a.kd_grad_ratio, kd_clip=a.kd_clip,
-        irl_skip=a.irl_skip, adapter_fit=a.adapter_fit, live_channels=not a.all_channels, cache_teachers=not a.fresh_noise, degrade="noise:sigma=25" if a.fresh_noise else "", ae_steps=a.ae_steps, ae_lr=a.ae_lr, ae_init="teacher",
+        stat_norm=a.stat_norm, stat_floor=a.stat_floor, kd_warmup=a.kd_warmup, kd_ramp=a.kd_ramp, kd_clip=a.kd_clip,
+        adapter_fit=a.adapter_fit, live_channels=not a.all_channels, cache_teachers=not a.fresh_noise, degrade="noise:sigma=25" if a.fresh_noise else "", ae_steps=a.ae_steps, ae_lr=a.ae_lr, ae_init="teacher",
     )
     report: dict = {"args": vars(a), "config": base.to_dict(), "runs": []}
     shape = (1, 1, 256, 256)
@@ -180,26 +209,14 @@ def main() -> None:
         report["teacher"] = {"psnr": t_eval.psnr, "ssim": t_eval.ssim, **t_cost.to_dict()}
         print("teacher", report["teacher"], flush=True)
 
-    for seed in a.seeds:
-        for variant in a.variants:
-            student, s_kwargs = make_student(arch, t_kwargs, in_ch=1, seed=seed)
-            start, cpu0 = time.perf_counter(), time.process_time()
-            if variant == "alone":
-                res = train_student_alone(student, (lq, gt), base, seed=seed)
-            else:
-                cfg = dataclasses.replace(base, **VARIANTS[variant](a))
-                res = distill_model(teacher, teacher_b, student, (lq, gt), cfg, seed=seed, cache=cache)
-            train_cpu = time.process_time() - cpu0
-            ev = evaluate_pairs(res.student, test, scale=1, cfg=evcfg)
-            cost = model_cost(res.student, shape, latency=not a.no_latency)
-            row = {"variant": variant, "seed": seed, "psnr": ev.psnr, "ssim": ev.ssim, "train_s": time.perf_counter() - start, "train_cpu_s": train_cpu,
-                   "student_kwargs": s_kwargs, "history": res.history, **cost.to_dict()}
-            report["runs"].append(row)
-            print(variant, seed, f"psnr={ev.psnr:.3f} ssim={ev.ssim:.4f} train={row['train_s']:.0f}s", flush=True)
-            Path(a.out).write_text(json.dumps(report, indent=1))
-    report["total_s"] = time.perf_counter() - t0
-    Path(a.out).write_text(json.dumps(report, indent=1))
-    print("total", report["total_s"], flush=True)
+    def evaluate(model: torch.nn.Module) -> dict:
+        ev = evaluate_pairs(model, test, scale=1, cfg=evcfg)
+        return {"psnr": ev.psnr, "ssim": ev.ssim}
+
+    run_variants(
+        a, report, t0, new_student=lambda seed: make_student(arch, t_kwargs, in_ch=1, seed=seed), teacher=teacher,
+        teacher_b=teacher_b, pool=(lq, gt), base=base, evaluate=evaluate, shape=shape, cache=cache,
+    )
 
 
 if __name__ == "__main__":

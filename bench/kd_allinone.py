@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
@@ -41,13 +40,13 @@ from tripled_fast.data.degrade import apply_degradation
 from tripled_fast.data.sources import list_images
 from tripled_fast.kd.autoencoder import train_clean_autoencoder
 from tripled_fast.kd.flops import model_cost
-from tripled_fast.kd.slkd import distill_model, train_student_alone
+from tripled_fast.kd.slkd import train_student_alone
 from tripled_fast.kd.students import make_student
 from tripled_fast.metrics.evaluate import evaluate_pairs
 from tripled_fast.train.archs import build_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from kd import VARIANTS  # noqa: E402  (same variant definitions as the gray benchmark)
+from kd import VARIANTS, run_variants  # noqa: E402  (same variants and loop as the gray benchmark)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -115,7 +114,6 @@ def main() -> None:
     ap.add_argument("--kd-ramp", type=int, default=200)
     ap.add_argument("--adapter-fit", type=int, default=0)
     ap.add_argument("--kd-clip", type=float, default=None)
-    ap.add_argument("--irl-skip", action="store_true")
     ap.add_argument("--all-channels", action="store_true")
     ap.add_argument("--no-latency", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
@@ -129,7 +127,7 @@ def main() -> None:
         in_ch=3, steps=a.steps, batch_size=a.batch, patch=a.patch, lr=a.lr, min_lr=1e-5, log_every=25,
         w_pixel=1.0, w_drl=a.w_drl, w_irl=a.w_irl, w_output=0.0, match_channels=a.match_channels,
         stat_norm=a.stat_norm, stat_floor=a.stat_floor, kd_warmup=a.kd_warmup, kd_ramp=a.kd_ramp, adapter_fit=a.adapter_fit, kd_clip=a.kd_clip,
-        irl_skip=a.irl_skip, live_channels=not a.all_channels, ae_steps=a.ae_steps, ae_lr=a.ae_lr,
+        live_channels=not a.all_channels, ae_steps=a.ae_steps, ae_lr=a.ae_lr,
     )
     report: dict = {"args": vars(a), "config": base.to_dict(), "degradations": list(DEGRADATIONS), "runs": []}
     shape = (1, 3, 256, 256)
@@ -167,24 +165,11 @@ def main() -> None:
         report["teacher_b"] = {"seconds": ae.seconds, "l1_first5": float(np.mean(ae.losses[:5])), "l1_last5": float(np.mean(ae.losses[-5:]))}
         print("teacher B", report["teacher_b"], flush=True)
 
-    for seed in a.seeds:
-        for variant in a.variants:
-            student, s_kwargs = make_student(a.teacher_arch, t_kwargs, in_ch=3, seed=seed)
-            start, cpu0 = time.perf_counter(), time.process_time()
-            if variant == "alone":
-                res = train_student_alone(student, (lq, gt), base, seed=seed)
-            else:
-                cfg = dataclasses.replace(base, **VARIANTS[variant](a))
-                res = distill_model(teacher, None if ae is None else ae.model, student, (lq, gt), cfg, seed=seed)
-            row = {"variant": variant, "seed": seed, **evaluate(res.student, test), "train_s": time.perf_counter() - start,
-                   "train_cpu_s": time.process_time() - cpu0, "student_kwargs": s_kwargs, "history": res.history,
-                   **model_cost(res.student, shape, latency=not a.no_latency).to_dict()}
-            report["runs"].append(row)
-            print(variant, seed, f"psnr={row['psnr']:.3f} ssim={row['ssim']:.4f} train={row['train_s']:.0f}s", flush=True)
-            Path(a.out).write_text(json.dumps(report, indent=1))
-    report["total_s"] = time.perf_counter() - t0
-    Path(a.out).write_text(json.dumps(report, indent=1))
-    print("total", report["total_s"], flush=True)
+    run_variants(
+        a, report, t0, new_student=lambda seed: make_student(a.teacher_arch, t_kwargs, in_ch=3, seed=seed),
+        teacher=teacher, teacher_b=None if ae is None else ae.model, pool=(lq, gt), base=base,
+        evaluate=lambda model: evaluate(model, test), shape=shape,
+    )
 
 
 if __name__ == "__main__":

@@ -298,7 +298,6 @@ class KDConfig(StrictConfig):
     stat_floor: float = 0.1                    # spread floor, x the mean spread over the statistic's dimensions
     match_channels: Optional[int] = None       # compare at most this many teacher channels per pair (cost)
     live_channels: bool = True                 # match only teacher channels active on a probe of the training patches
-    irl_skip: bool = False                     # IRL adapters also see the student's input image (residual students)
     # optimisation
     steps: int = 2000
     batch_size: int = 16
@@ -308,7 +307,6 @@ class KDConfig(StrictConfig):
     kd_warmup: int = 100                       # first steps with the pixel loss only
     kd_ramp: int = 200                         # then the KD weights ramp linearly 0 -> 1 over this many steps
     adapter_fit: int = 0                       # last warm-up steps that fit the adapters on detached student features
-    kd_grad_ratio: Optional[float] = None      # cap the KD gradient norm on the student at this x the pixel one
     kd_clip: Optional[float] = 0.1             # cap each DRL+IRL gradient element at this x the pixel gradient's running RMS
     log_every: int = 50
     device: str = "auto"

@@ -63,7 +63,6 @@ __all__ = [
     "load_teacher",
     "run_kd",
     "training_pool",
-    "balanced_backward",
     "kd_schedule",
     "KDGradClip",
     "stat_distance",
@@ -260,12 +259,6 @@ class SLKDLoss(nn.Module):
         match_channels: compare at most this many teacher channels per pair (an evenly spaced
             subset, the adapters map onto it) - a cost control, the extractors run per channel.
         drl_extractor, irl_extractor: single-channel extractors (default BRISQUE / PIQE features).
-        irl_skip: number of input-image channels the decoder (IRL) adapters also see: the
-            student's input, resized to the tap, is concatenated to its decoder features before
-            the 1x1 adapter (0 = off). A residual student (output = input - f(features)) keeps
-            only the degradation in its last features, while Teacher B's carry the clean image;
-            with the input at hand the adapter can form the student's reconstruction, so IRL
-            shapes it instead of pulling the residual features towards image content.
         enc_live, dec_live: per layer pair, the teacher channels eligible for matching (e.g. those
             active on the training patches, :func:`active_channels`); None = all. A dead teacher
             channel (all zero) carries no knowledge, and matching its statistics can only be
@@ -288,15 +281,11 @@ class SLKDLoss(nn.Module):
         drl_extractor: nn.Module | None = None,
         irl_extractor: nn.Module | None = None,
         match_channels: int | None = None,
-        irl_skip: int = 0,
         enc_live: Sequence[Sequence[int]] | None = None,
         dec_live: Sequence[Sequence[int]] | None = None,
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if irl_skip < 0:
-            raise ValueError(f"SLKDLoss: irl_skip must be a channel count >= 0, got {irl_skip}")
-        self.irl_skip = irl_skip
         if match_channels is not None and match_channels < 1:
             raise ValueError(f"kd.match_channels: expected a positive integer or None, got {match_channels}")
         if len(enc_channels) != len(layer_map.encoder) or len(dec_channels) != len(layer_map.decoder):
@@ -332,7 +321,7 @@ class SLKDLoss(nn.Module):
             FeatureAdapter(cs, len(k), seed=seed + i) for i, ((_, cs), k) in enumerate(zip(enc_channels, self.enc_keep))
         )
         self.dec_adapters = nn.ModuleList(
-            FeatureAdapter(cs + irl_skip, len(k), seed=seed + 1000 + i) for i, ((_, cs), k) in enumerate(zip(dec_channels, self.dec_keep))
+            FeatureAdapter(cs, len(k), seed=seed + 1000 + i) for i, ((_, cs), k) in enumerate(zip(dec_channels, self.dec_keep))
         )
         self.drl_stats = ChannelStats(drl_extractor) if w_drl > 0 and drl_extractor is not None else None
         self.irl_stats = ChannelStats(irl_extractor) if w_irl > 0 and irl_extractor is not None else None
@@ -395,20 +384,13 @@ class SLKDLoss(nn.Module):
         feats_s: Mapping[str, torch.Tensor],
         targets: Sequence[torch.Tensor],
         sizes: Sequence[tuple[int, int]] | None,
-        skip: torch.Tensor | None = None,
         kind: str = "drl",
     ) -> torch.Tensor:
         if len(targets) != len(pairs):
             raise ValueError(f"SLKDLoss: expected {len(pairs)} target statistics, got {len(targets)}")
         total = feats_s[pairs[0][1]].new_zeros(())
         for i, (adapter, (_, s_name)) in enumerate(zip(adapters, pairs)):
-            f = feats_s[s_name]
-            if skip is not None:
-                img = skip if skip.shape[-2:] == f.shape[-2:] else F.interpolate(
-                    skip, size=tuple(f.shape[-2:]), mode="bilinear", align_corners=False
-                )
-                f = torch.cat([f, img.to(f.dtype)], dim=1)
-            fs = adapter(f)
+            fs = adapter(feats_s[s_name])
             if sizes is not None and fs.shape[-2:] != tuple(sizes[i]):
                 fs = F.interpolate(fs, size=tuple(sizes[i]), mode="bilinear", align_corners=False)
             s_stats, t_stats = stats(fs), targets[i]
@@ -434,7 +416,6 @@ class SLKDLoss(nn.Module):
         out_a: torch.Tensor | None = None,
         targets: tuple[Sequence[torch.Tensor], Sequence[torch.Tensor]] | None = None,
         kd_scale: float = 1.0,
-        lq: torch.Tensor | None = None,
         adapters_only: bool = False,
     ) -> dict[str, torch.Tensor]:
         """Loss terms and their weighted ``total``.
@@ -450,7 +431,6 @@ class SLKDLoss(nn.Module):
                 the student's own).
             kd_scale: multiplies ``w_drl``, ``w_irl`` and ``w_output`` (warm-up / ramp); at 0
                 the KD terms are not computed and reported as 0.
-            lq: the student's input ``(N, irl_skip, h, w)``; required when ``irl_skip > 0``.
             adapters_only: the DRL / IRL terms see detached student features (their gradient
                 reaches only the adapters) and the output term is off: the adapter fit of the
                 warm-up (``kd.adapter_fit``); ``kd_scale`` is then ignored (1).
@@ -475,13 +455,7 @@ class SLKDLoss(nn.Module):
         if self.drl_stats is not None and kd_scale > 0:
             terms["drl"] = self._term(self.drl_stats, self.enc_adapters, self.layer_map.encoder, feats_s, targets[0], enc_sizes, kind="drl")
         if self.irl_stats is not None and kd_scale > 0:
-            if self.irl_skip and (lq is None or lq.ndim != 4 or lq.shape[1] != self.irl_skip):
-                got = None if lq is None else tuple(lq.shape)
-                raise ValueError(f"SLKDLoss: irl_skip={self.irl_skip} needs the student input lq (N x {self.irl_skip} x h x w), got {got}")
-            terms["irl"] = self._term(
-                self.irl_stats, self.dec_adapters, self.layer_map.decoder, feats_s, targets[1], dec_sizes,
-                skip=lq if self.irl_skip else None, kind="irl",
-            )
+            terms["irl"] = self._term(self.irl_stats, self.dec_adapters, self.layer_map.decoder, feats_s, targets[1], dec_sizes, kind="irl")
         if self.weights["output"] > 0 and kd_scale > 0 and not adapters_only:
             if out_a is None:
                 raise ValueError("SLKDLoss: w_output > 0 needs Teacher A's output")
@@ -743,7 +717,6 @@ def _loss_module(
     seed: int,
     drl_extractor: nn.Module | None,
     irl_extractor: nn.Module | None,
-    in_ch: int = 1,
     live: tuple[list[list[int]], list[list[int]]] | None = None,
 ) -> SLKDLoss:
     return SLKDLoss(
@@ -753,7 +726,6 @@ def _loss_module(
         drl_extractor=(drl_extractor or build_extractor("brisque")) if cfg.w_drl > 0 else None,
         irl_extractor=(irl_extractor or build_extractor("piqe")) if cfg.w_irl > 0 else None,
         match_channels=cfg.match_channels,
-        irl_skip=in_ch if cfg.irl_skip else 0,
         enc_live=live[0] if live is not None and enc_ch else None,
         dec_live=live[1] if live is not None and dec_ch else None,
         seed=seed,
@@ -810,7 +782,7 @@ def precompute_teachers(
     layer_map, teacher_a, teacher_b, enc_ch, dec_ch, tb_seconds, live = _setup(
         teacher_a, teacher_b, student, pool, cfg, seed, device
     )
-    loss_fn = _loss_module(layer_map, enc_ch, dec_ch, cfg, seed, drl_extractor, irl_extractor, pool.gt.shape[3], live).to(device)
+    loss_fn = _loss_module(layer_map, enc_ch, dec_ch, cfg, seed, drl_extractor, irl_extractor, live).to(device)
     start = time.perf_counter()
     enc_parts: list[list[torch.Tensor]] = [[] for _ in enc_ch]
     dec_parts: list[list[torch.Tensor]] = [[] for _ in dec_ch]
@@ -872,12 +844,8 @@ def distill_model(
             f"kd: expected steps >= 0, batch_size >= 1, patch >= 1, log_every >= 1; got "
             f"{cfg.steps}, {cfg.batch_size}, {cfg.patch}, {cfg.log_every}"
         )
-    if cfg.kd_grad_ratio is not None and not (math.isfinite(cfg.kd_grad_ratio) and cfg.kd_grad_ratio > 0):
-        raise ValueError(f"kd.kd_grad_ratio: expected a positive number or None, got {cfg.kd_grad_ratio}")
     if cfg.kd_clip is not None and not (math.isfinite(cfg.kd_clip) and cfg.kd_clip > 0):
         raise ValueError(f"kd.kd_clip: expected a positive number or None, got {cfg.kd_clip}")
-    if cfg.kd_clip is not None and cfg.kd_grad_ratio is not None:
-        raise ValueError("kd: set at most one of kd_clip and kd_grad_ratio")
     if cfg.kd_warmup < 0 or cfg.kd_ramp < 0 or cfg.adapter_fit < 0:
         raise ValueError(
             f"kd: expected kd_warmup, kd_ramp and adapter_fit >= 0, got {cfg.kd_warmup}, {cfg.kd_ramp}, {cfg.adapter_fit}"
@@ -910,7 +878,7 @@ def distill_model(
         )
         out_teacher_b = teacher_b
     student = student.to(device).train()
-    loss_fn = _loss_module(layer_map, enc_ch, dec_ch, cfg, seed, drl_extractor, irl_extractor, pool.gt.shape[3], live).to(device)
+    loss_fn = _loss_module(layer_map, enc_ch, dec_ch, cfg, seed, drl_extractor, irl_extractor, live).to(device)
     if cfg.stat_norm == "dataset" and (layer_map.encoder or layer_map.decoder):
         if cache is not None:
             loss_fn.set_spreads(cache.enc if layer_map.encoder else [], cache.dec if layer_map.decoder else [])
@@ -953,7 +921,7 @@ def distill_model(
         out_s, feats_s = forward_with_taps(student, lq, s_taps)
         assert out_s is not None
         terms = loss_fn(
-            out_s=out_s, gt=gt, feats_s=feats_s, out_a=out_a, targets=targets, kd_scale=kd_schedule(step, cfg), lq=lq,
+            out_s=out_s, gt=gt, feats_s=feats_s, out_a=out_a, targets=targets, kd_scale=kd_schedule(step, cfg),
             adapters_only=fitting(step),
         )
         opt.zero_grad(set_to_none=True)
@@ -961,10 +929,6 @@ def distill_model(
             w_out = loss_fn.weights["output"] * (0.0 if fitting(step) else kd_schedule(step, cfg))
             terms["kd_clipped"] = torch.tensor(
                 clipper.backward(terms, loss_fn.weights["pixel"], loss_fn.adapter_parameters(), w_output=w_out)
-            )
-        elif cfg.kd_grad_ratio is not None and kd_schedule(step, cfg) > 0:
-            terms["kd_grad_scale"] = torch.tensor(
-                balanced_backward(terms, loss_fn.weights["pixel"], s_params, loss_fn.adapter_parameters(), cfg.kd_grad_ratio)
             )
         else:
             terms["total"].backward()
@@ -983,42 +947,6 @@ def distill_model(
         student=student, loss_module=loss_fn, teacher_b=out_teacher_b, layer_map=layer_map,
         history=history, losses=losses, seconds=time.perf_counter() - start, teacher_b_seconds=tb_seconds,
     )
-
-
-def balanced_backward(
-    terms: Mapping[str, torch.Tensor],
-    w_pixel: float,
-    student_params: Sequence[nn.Parameter],
-    extra_params: Sequence[nn.Parameter],
-    ratio: float,
-) -> float:
-    """Backward of ``terms["total"]`` with the KD part's gradient on the student capped.
-
-    The total is split into the pixel part ``w_pixel * terms["pixel"]`` and the KD part (the
-    rest). When the KD part's gradient norm over ``student_params`` exceeds ``ratio`` x the
-    pixel part's, the KD gradient is scaled down to exactly that ratio (for the student and
-    ``extra_params``, e.g. the adapters). Accumulates into ``.grad``; returns the scale used
-    (1.0 when no capping was needed).
-    """
-    pix = w_pixel * terms["pixel"]
-    kd = terms["total"] - pix
-    s_params = list(student_params)
-    params = s_params + list(extra_params)
-    g_pix = torch.autograd.grad(pix, s_params, retain_graph=True, allow_unused=True)
-    g_kd = torch.autograd.grad(kd, params, allow_unused=True) if kd.requires_grad else (None,) * len(params)
-
-    def norm(gs: Sequence[torch.Tensor | None]) -> float:
-        return math.sqrt(sum(float(g.detach().pow(2).sum()) for g in gs if g is not None))
-
-    n_pix, n_kd = norm(g_pix), norm(g_kd[: len(s_params)])
-    scale = 1.0 if n_kd <= ratio * n_pix else ratio * n_pix / n_kd
-    for i, p in enumerate(params):
-        g = g_kd[i] * scale if g_kd[i] is not None else None
-        if i < len(s_params) and g_pix[i] is not None:
-            g = g_pix[i] if g is None else g + g_pix[i]
-        if g is not None:
-            p.grad = g if p.grad is None else p.grad + g
-    return scale
 
 
 class KDGradClip:
