@@ -84,3 +84,51 @@ def test_max_test_images_limits_every_degradation(folders, tmp_path) -> None:
     assert cfg.eval.max_images is None and all(s.max_images is None for s in cfg.pool)
     pairs = collect_pairs(cfg.tests[0].sources)
     assert sorted(p.task for p in pairs) == ["deblur", "deblur", "denoise", "denoise"]
+
+
+def test_run_key_ignores_tripled_only_sections_for_baselines(folders) -> None:
+    from tripled_fast.quality.harness import run_key
+
+    base = [str(folders / "pool"), "--degrade", "noise:sigma=25", "--test", str(folders / "test")]
+    cfg = config_from_args(build_parser().parse_args(base))
+    tuned = config_from_args(build_parser().parse_args(
+        base + ["--set", "select.complexity_weight=0", "--set", "align.steps=7"]))
+    more = config_from_args(build_parser().parse_args(base + ["--seeds", "0,1,2", "--budgets", "0.5"]))
+    longer = config_from_args(build_parser().parse_args(base + ["--steps", "123"]))
+    for m in ("full", "random", "kmeans", "kcenter"):
+        assert run_key(cfg, m, 0.01, 0) == run_key(tuned, m, 0.01, 0) == run_key(more, m, 0.01, 0)
+        assert run_key(cfg, m, 0.01, 0) != run_key(longer, m, 0.01, 0)
+    for m in ("tripled", "tripled-select", "tripled-noalign", "tripled-nocurr"):
+        assert run_key(cfg, m, 0.01, 0) != run_key(tuned, m, 0.01, 0)
+        assert run_key(cfg, m, 0.01, 0) == run_key(more, m, 0.01, 0)
+    keys = {run_key(cfg, m, b, s) for m in ("random", "tripled") for b in (0.01, 0.02) for s in (0, 1)}
+    assert len(keys) == 8
+
+
+def test_adopt_baseline_runs_rekeys_only_compatible_baselines(folders, tmp_path) -> None:
+    import yaml
+
+    from tripled_fast.quality.harness import adopt_baseline_runs, run_key
+
+    base = [str(folders / "pool"), "--degrade", "noise:sigma=25", "--test", str(folders / "test")]
+    old = config_from_args(build_parser().parse_args(base + ["--out", str(tmp_path / "old")]))
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "config.yaml").write_text(yaml.safe_dump(old.to_dict(), sort_keys=False))
+    recs = [{"method": m, "budget": b, "seed": 0, "count": 3, "tests": {"test": {"psnr": p, "ssim": 0.5}}}
+            for m, b, p in (("full", 1.0, 30.0), ("random", 0.01, 29.0), ("tripled", 0.01, 28.0))]
+    (tmp_path / "old" / "runs.json").write_text(json.dumps(recs))
+    new = config_from_args(build_parser().parse_args(
+        base + ["--out", str(tmp_path / "new"), "--set", "select.complexity_weight=0.9"]))
+    assert adopt_baseline_runs(new, tmp_path / "old", log=lambda s: None) == 2
+    files = sorted(p.name for p in (tmp_path / "new" / "runs").iterdir())
+    assert files == sorted([f"full_b1_s0_{run_key(new, 'full', 1.0, 0)}.json",
+                            f"random_b0.01_s0_{run_key(new, 'random', 0.01, 0)}.json"])
+    rec = json.loads((tmp_path / "new" / "runs" / files[1]).read_text())
+    assert rec["tests"]["test"]["psnr"] == 29.0 and rec["adopted_from"] == str(tmp_path / "old")
+    assert adopt_baseline_runs(new, tmp_path / "old", log=lambda s: None) == 0  # already there
+    # a baseline trained differently is refused, naming the file and the differing section
+    longer = config_from_args(build_parser().parse_args(base + ["--out", str(tmp_path / "x"), "--steps", "9"]))
+    with pytest.raises(ValueError, match=r"old/config.yaml: .*train"):
+        adopt_baseline_runs(longer, tmp_path / "old", log=lambda s: None)
+    with pytest.raises(ValueError, match="report folder"):
+        adopt_baseline_runs(new, tmp_path / "missing", log=lambda s: None)

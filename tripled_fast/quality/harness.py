@@ -302,6 +302,54 @@ def train_and_evaluate(cfg: QualityConfig, scan: PoolScan, tests: dict[str, list
 
 
 # ============================================================================ the harness
+def adopt_baseline_runs(cfg: QualityConfig, src_dir: str | Path, log: Log = print) -> int:
+    """Copy the finished baseline runs (full, random, k-means, k-center) of an earlier report
+    folder ``src_dir`` (its ``config.yaml`` and ``runs.json``) into ``cfg.out_dir`` under this
+    config's run keys, so that a rerun with other TripleD settings (``select.*``, ``align.*``)
+    trains only the TripleD variants. Refuses a folder whose settings differ in anything a
+    baseline depends on. Returns the number of records written."""
+    src = Path(src_dir)
+    try:
+        old = QualityConfig.from_dict(yaml.safe_load((src / "config.yaml").read_text()))
+        records = json.loads((src / "runs.json").read_text())
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ValueError(f"{src}: expected a bench-quality report folder (config.yaml, runs.json): {exc}") from exc
+    skip = {"methods", "budgets", "seeds", "out_dir", "tol_db", *TRIPLED_ONLY_SECTIONS}
+    mine = {k: v for k, v in cfg.to_dict().items() if k not in skip}
+    theirs = {k: v for k, v in old.to_dict().items() if k not in skip}
+    if mine != theirs:
+        diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        raise ValueError(f"{src}/config.yaml: its baselines were run with other settings ({', '.join(diff)})")
+    out = Path(cfg.out_dir) / "runs"
+    out.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for rec in records:
+        if rec["method"] in TRIPLED_VARIANTS:
+            continue
+        path = out / f"{rec['method']}_b{rec['budget']:g}_s{rec['seed']}_{run_key(cfg, rec['method'], rec['budget'], rec['seed'])}.json"
+        if not path.exists():
+            atomic_write_json(path, {**rec, "adopted_from": str(src)})
+            n += 1
+    log(f"quality: adopted {n} baseline runs from {src}")
+    return n
+
+
+#: config sections that only the TripleD variants read: a baseline run (full, random, k-means,
+#: k-center) keeps its identity - and its cached record - when they change
+TRIPLED_ONLY_SECTIONS = ("select", "align")
+
+
+def run_key(cfg: QualityConfig, method: str, budget: float, seed: int) -> str:
+    """A run's identity: every setting that changes its numbers, not the lists of methods, budgets
+    and seeds (so one more seed or budget reuses the finished runs), and for the baselines not the
+    TripleD-only sections (tuning ``select.*`` or ``align.*`` retrains only the TripleD variants)."""
+    skip = {"methods", "budgets", "seeds", "out_dir", "tol_db"}
+    if method not in TRIPLED_VARIANTS:
+        skip.update(TRIPLED_ONLY_SECTIONS)
+    ident = {k: v for k, v in cfg.to_dict().items() if k not in skip}
+    return fingerprint("quality-run", ident, method, budget, seed)[:12]
+
+
 def run_quality(cfg: QualityConfig, *, report_only: bool = False, device: str = "auto",
                 log: Log = print) -> dict[str, Any]:
     """Run (or collect) every ``method x budget x seed`` and write the report files.
@@ -319,8 +367,6 @@ def run_quality(cfg: QualityConfig, *, report_only: bool = False, device: str = 
     out = Path(cfg.out_dir)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    # a run's identity: everything that changes its numbers (not the list of methods / budgets / seeds)
-    ident = {k: v for k, v in cfg.to_dict().items() if k not in ("methods", "budgets", "seeds", "out_dir", "tol_db")}
     runs: list[dict[str, Any]] = []
     # seed-major, then budget-major: an interrupted run has every method at the first budgets
     todo = [(m, b, s) for s in cfg.seeds
@@ -328,8 +374,7 @@ def run_quality(cfg: QualityConfig, *, report_only: bool = False, device: str = 
             + [(m, b) for b in cfg.budgets for m in cfg.methods if m != FULL]]
     scan = tests = None
     for method, budget, seed in todo:
-        rk = fingerprint("quality-run", ident, method, budget, seed)[:12]
-        path = out / "runs" / f"{method}_b{budget:g}_s{seed}_{rk}.json"
+        path = out / "runs" / f"{method}_b{budget:g}_s{seed}_{run_key(cfg, method, budget, seed)}.json"
         if path.exists():
             runs.append(json.loads(path.read_text()))
             continue
@@ -402,6 +447,8 @@ def build_parser(prog: str = "tripled-fast bench-quality") -> argparse.ArgumentP
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key, e.g. select.complexity_weight=0 or train.arch_kwargs={width: 32}")
     p.add_argument("--device", default="auto")
+    p.add_argument("--adopt", metavar="DIR",
+                   help="reuse the baseline runs of an earlier report folder with the same data and training settings")
     p.add_argument("--report-only", action="store_true", help="only collect finished runs and write the report")
     return p
 
@@ -476,6 +523,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     """``tripled-fast bench-quality`` entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
+    if args.adopt:
+        adopt_baseline_runs(cfg, args.adopt)
     res = run_quality(cfg, report_only=args.report_only, device=args.device)
     for method, per_test in res["targets"].items():
         for test, t in per_test.items():

@@ -8,13 +8,18 @@ only the step number to continue exactly where it stopped.
 
 Speed rules (measured on the 2-core development machine, see ``tests/test_train_loop.py``):
 
-* ``compile="auto"`` compiles on CUDA always. On the CPU it times a few eager steps, then
-  compiles only when the predicted saving ``remaining_steps * t_eager * (1 - 1/1.2)`` exceeds the
-  predicted compile time :func:`cpu_compile_seconds` (``5 s + 2 s`` per leaf module). Measured
-  on the shared 2-core box (load ~8, one thread, batch 16 of 48x48 gray): DnCNN depth 8 width 32
+* ``compile="auto"`` compiles on CUDA always. On the CPU it compiles only when the predicted
+  saving ``remaining_steps * t_eager * (1 - 1/1.2)`` exceeds the predicted compile time
+  :func:`cpu_compile_seconds` (``5 s + 2 s`` per leaf module). ``t_eager`` is predicted from the
+  model's FLOPs on the first batch (:func:`cpu_step_seconds`), never timed, so the decision - and
+  with it the numbers, since compiled and eager kernels round differently - does not depend on
+  the machine's load: the same run on the same machine gives the same weights. Measured on the
+  shared 2-core box (load ~8, one thread, batch 16 of 48x48 gray): DnCNN depth 8 width 32
   compiled in 25 s and ran 0.35 s/step vs 0.44 eager (1.25x); the default NAFNet (width 16,
-  101 leaf modules) took 235 s to compile for 1.21x. The rule predicts 47 s / 207 s, so at that
-  step time DnCNN-d8 compiles from ~650 remaining steps on and NAFNet from ~2800.
+  101 leaf modules) took 235 s to compile for 1.21x. Eager training on an idle core ran at
+  36-40 GFLOP/s (3 x forward FLOPs per step; DnCNN d8w32 0.34 s/step, d5w16 0.040 s/step), so
+  the rule assumes 30 GFLOP/s per thread: with one thread DnCNN-d8 (0.41 s/step predicted, 47 s
+  compile) compiles from ~690 remaining steps on, with two from ~1370.
   A failing compile falls back to eager and is recorded in :attr:`TrainResult.compile_error`.
 * CUDA: bf16 autocast (``amp="auto"``), channels-last tensors, fused AdamW.
 """
@@ -44,8 +49,8 @@ CPU_COMPILE_BASE_S = 5.0
 CPU_COMPILE_PER_MODULE_S = 2.0
 #: Conservative CPU speed-up assumed for compiled small restoration nets (measured 1.2-1.25x).
 CPU_COMPILE_SPEEDUP = 1.2
-#: Eager steps timed on the CPU before the ``compile="auto"`` decision.
-CPU_PROBE_STEPS = 4
+#: Eager CPU training throughput assumed per thread (3 x forward FLOPs per step; measured 36-40).
+CPU_TRAIN_FLOPS_PER_THREAD = 30e9
 
 _LOSSES = ("l1", "l2")
 _STATE_VERSION = 1
@@ -89,6 +94,15 @@ def cpu_compile_seconds(model: nn.Module) -> float:
     """Predicted CPU ``torch.compile`` time (forward + backward graphs) of ``model``."""
     leaves = sum(1 for m in model.modules() if not any(True for _ in m.children()))
     return CPU_COMPILE_BASE_S + CPU_COMPILE_PER_MODULE_S * leaves
+
+
+def cpu_step_seconds(model: nn.Module, batch_shape: tuple[int, int, int, int]) -> float:
+    """Predicted eager CPU seconds of one training step (forward + backward) on ``batch_shape``
+    ``(N, C, H, W)``: ``3 x`` forward FLOPs at :data:`CPU_TRAIN_FLOPS_PER_THREAD` per torch thread."""
+    from ..kd.flops import count_flops
+
+    flops = count_flops(model, batch_shape)
+    return 3.0 * flops / (CPU_TRAIN_FLOPS_PER_THREAD * max(1, torch.get_num_threads()))
 
 
 def resolve_device(device: str | torch.device = "auto", cfg: TrainConfig | None = None) -> torch.device:
@@ -365,13 +379,11 @@ def train_model(
     # ---- compile decision
     fwd: Callable[[torch.Tensor], torch.Tensor] = model
     compiled, compile_error, compile_seconds = False, None, 0.0
-    decide_at: int | None = None  # CPU auto: decide after probing eager steps
+    decide_cpu = cfg.compile == "auto" and not cuda  # decided on the first batch, from FLOPs
     if cfg.compile == "on" or (cfg.compile == "auto" and cuda):
         fwd, pending_compile = torch.compile(model, dynamic=False), True
     else:
         pending_compile = False
-        if cfg.compile == "auto":
-            decide_at = step + 1 + CPU_PROBE_STEPS
 
     def eval_model() -> nn.Module:
         return ema.module if ema is not None else model
@@ -401,7 +413,6 @@ def train_model(
     t_start = time.perf_counter()
     loss_sum = torch.tensor(float(window[0]), dtype=torch.float32, device=dev)
     n_window = int(window[1])
-    probe_t0 = 0.0
     phase_start = 0
     try:
         for pi, phase in enumerate(phases):
@@ -426,8 +437,11 @@ def train_model(
                 brows = stream.batch_rows(step - phase_start)
                 lq, gt = train_data.batch(brows, np.random.default_rng((seed, 1, step)), device=dev,
                                           channels_last=cuda)
-                if decide_at is not None and step == decide_at - CPU_PROBE_STEPS:
-                    probe_t0 = time.perf_counter()
+                if decide_cpu:
+                    saving = (stop - step) * cpu_step_seconds(model, tuple(lq.shape)) * (1.0 - 1.0 / CPU_COMPILE_SPEEDUP)
+                    if saving > cpu_compile_seconds(model):
+                        fwd, pending_compile = torch.compile(model, dynamic=False), True
+                    decide_cpu = False
                 if pending_compile:
                     t0 = time.perf_counter()
                     try:
@@ -448,12 +462,6 @@ def train_model(
                 loss_sum += loss
                 n_window += 1
                 bar.update(1)
-                if decide_at is not None and step == decide_at:
-                    t_eager = (time.perf_counter() - probe_t0) / CPU_PROBE_STEPS
-                    saving = (stop - step) * t_eager * (1.0 - 1.0 / CPU_COMPILE_SPEEDUP)
-                    if saving > cpu_compile_seconds(model):
-                        fwd, pending_compile = torch.compile(model, dynamic=False), True
-                    decide_at = None
                 row: dict[str, float] | None = None
                 if step % cfg.log_every == 0 or step == total:
                     row = {"step": step, "loss": float(loss_sum.item()) / max(n_window, 1), "lr": lr,
