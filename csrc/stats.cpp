@@ -442,22 +442,38 @@ bool cpu_has_avx2() {
 // horiz = the horizontal rows (stride hs), taps = per row a0, a1 (horiz row indices) and v0.
 // acc (3 x Wc/2) and acc64 (Wc/2) get the column-pair sums; columns past the last multiple of
 // 16 take the portable loop (acce: its uint32 E^2 scratch).
+// The 3 x 3 int16 neighbourhood of 16 consecutive pixels: rows up / cu / dn, columns -1, 0, +1.
+struct TfTaps {
+    __m256i u0, u1, u2, c0, c1, c2, d0, d1, d2;
+};
+
+__attribute__((target("avx2"), always_inline)) inline TfTaps tf_taps(const int16_t* up, const int16_t* cu,
+                                                                     const int16_t* dn) {
+#define TF_LD1(p) _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
+    return {TF_LD1(up - 1), TF_LD1(up), TF_LD1(up + 1), TF_LD1(cu - 1), TF_LD1(cu), TF_LD1(cu + 1),
+            TF_LD1(dn - 1), TF_LD1(dn), TF_LD1(dn + 1)};
+#undef TF_LD1
+}
+
+// Sobel gx, gy and the 4-neighbour Laplacian of the centre row (int16, exact for 8-bit input).
+__attribute__((target("avx2"), always_inline)) inline void tf_sobel_lap(const TfTaps& t, __m256i& gx, __m256i& gy,
+                                                                        __m256i& lap) {
+    gx = _mm256_add_epi16(_mm256_add_epi16(_mm256_sub_epi16(t.u2, t.u0), _mm256_sub_epi16(t.d2, t.d0)),
+                          _mm256_slli_epi16(_mm256_sub_epi16(t.c2, t.c0), 1));
+    gy = _mm256_sub_epi16(_mm256_add_epi16(_mm256_add_epi16(t.d0, t.d2), _mm256_slli_epi16(t.d1, 1)),
+                          _mm256_add_epi16(_mm256_add_epi16(t.u0, t.u2), _mm256_slli_epi16(t.u1, 1)));
+    lap = _mm256_sub_epi16(_mm256_add_epi16(_mm256_add_epi16(t.u1, t.d1), _mm256_add_epi16(t.c0, t.c2)),
+                           _mm256_slli_epi16(t.c1, 2));
+}
+
 // One row of accumulate_block_avx2: 16 columns from up (the padded row above; cu, dn below it).
 __attribute__((target("avx2"), always_inline)) inline void tf_block_row(
     const int16_t* up, int ps, const uint8_t* yp, const int16_t* h0p, const int16_t* h1p,
     __m256i w0, __m256i w1, __m256i one, __m256i& ag, __m256i& a1, __m256i& a2, __m256i& ae) {
 #define TF_LD(p) _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
-    const int16_t* cu = up + ps;
-    const int16_t* dn = cu + ps;
-    const __m256i u0 = TF_LD(up - 1), u1 = TF_LD(up), u2 = TF_LD(up + 1);
-    const __m256i c0 = TF_LD(cu - 1), c1 = TF_LD(cu), c2 = TF_LD(cu + 1);
-    const __m256i d0 = TF_LD(dn - 1), d1 = TF_LD(dn), d2 = TF_LD(dn + 1);
-    const __m256i gx = _mm256_add_epi16(_mm256_add_epi16(_mm256_sub_epi16(u2, u0), _mm256_sub_epi16(d2, d0)),
-                                        _mm256_slli_epi16(_mm256_sub_epi16(c2, c0), 1));
-    const __m256i gy = _mm256_sub_epi16(_mm256_add_epi16(_mm256_add_epi16(d0, d2), _mm256_slli_epi16(d1, 1)),
-                                        _mm256_add_epi16(_mm256_add_epi16(u0, u2), _mm256_slli_epi16(u1, 1)));
-    const __m256i lap = _mm256_sub_epi16(_mm256_add_epi16(_mm256_add_epi16(u1, d1), _mm256_add_epi16(c0, c2)),
-                                         _mm256_slli_epi16(c1, 2));
+    const TfTaps t = tf_taps(up, up + ps, up + 2 * ps);
+    __m256i gx, gy, lap;
+    tf_sobel_lap(t, gx, gy, lap);
     const __m256i yv = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(yp)));
     const __m256i e = _mm256_sub_epi16(_mm256_slli_epi16(yv, 6),
                                        _mm256_add_epi16(_mm256_mullo_epi16(TF_LD(h0p), w0), _mm256_mullo_epi16(TF_LD(h1p), w1)));
@@ -818,16 +834,11 @@ __attribute__((target("avx2"))) void edge_row_avx2(
     for (int c = 0; c < nc; ++c, slot += kCellSlots) {
         __m256i sg = _mm256_setzero_si256(), s1 = sg, s2 = sg, se = sg;
         for (int j = c * s; j < (c + 1) * s; j += 16) {
-            const __m256i u0 = TF_LD(up + j - 1), u1 = TF_LD(up + j), u2 = TF_LD(up + j + 1);
-            const __m256i c0 = TF_LD(cu + j - 1), c1 = TF_LD(cu + j), c2 = TF_LD(cu + j + 1);
-            const __m256i d0 = TF_LD(dn + j - 1), d1 = TF_LD(dn + j), d2 = TF_LD(dn + j + 1);
-            const __m256i m0 = top ? u0 : d0, m1 = top ? u1 : d1, m2 = top ? u2 : d2;
-            const __m256i gx = _mm256_add_epi16(_mm256_add_epi16(_mm256_sub_epi16(u2, u0), _mm256_sub_epi16(d2, d0)),
-                                                _mm256_slli_epi16(_mm256_sub_epi16(c2, c0), 1));
-            const __m256i gy = _mm256_sub_epi16(_mm256_add_epi16(_mm256_add_epi16(d0, d2), _mm256_slli_epi16(d1, 1)),
-                                                _mm256_add_epi16(_mm256_add_epi16(u0, u2), _mm256_slli_epi16(u1, 1)));
-            const __m256i lap = _mm256_sub_epi16(_mm256_add_epi16(_mm256_add_epi16(u1, d1), _mm256_add_epi16(c0, c2)),
-                                                 _mm256_slli_epi16(c1, 2));
+            const TfTaps t = tf_taps(up + j, cu + j, dn + j);
+            const __m256i c0 = t.c0, c1 = t.c1, c2 = t.c2;
+            const __m256i m0 = top ? t.u0 : t.d0, m1 = top ? t.u1 : t.d1, m2 = top ? t.u2 : t.d2;
+            __m256i gx, gy, lap;
+            tf_sobel_lap(t, gx, gy, lap);
             const __m256i ax = _mm256_sub_epi16(_mm256_sub_epi16(c2, c0), _mm256_sub_epi16(m2, m0));  // rgx - gx
             const __m256i ms = _mm256_add_epi16(_mm256_add_epi16(m0, m2), _mm256_slli_epi16(m1, 1));
             const __m256i cs = _mm256_add_epi16(_mm256_add_epi16(c0, c2), _mm256_slli_epi16(c1, 1));
