@@ -206,6 +206,37 @@ def test_task_quotas_cover_the_whole_task_pool() -> None:
         _select(feats, assign, budget=2, quotas="images")
 
 
+def test_cross_task_picks_distinct_contents_across_tasks() -> None:
+    # one clean set degraded three ways: identical GT features and complexity in every task
+    rng = np.random.default_rng(11)
+    base = rng.normal(size=(60, 8)).astype(np.float32)
+    feats = np.concatenate([base, base, base])
+    complexity = np.tile(rng.permutation(60) / 59.0, 3)
+    task = np.repeat(np.array(["deblur", "denoise", "derain"]), 60)
+    for cw in (0.0, 0.3, 1.0):
+        kw = dict(complexity=complexity, task=task, budget=30, complexity_weight=cw, quotas="tasks")
+        blind = _select(feats, np.zeros(180, np.int64), cross_task=False, **kw)
+        sel = _select(feats, np.zeros(180, np.int64), **kw)  # cross_task is the default
+        for s in (blind, sel):
+            assert s.quotas == {("deblur", 0): 10, ("denoise", 0): 10, ("derain", 0): 10}
+        # blind to the other tasks, every task picks the same 10 contents; with it, 30 distinct
+        assert np.unique(blind.selected % 60).size == 10, cw
+        assert np.unique(sel.selected % 60).size == 30, cw
+        # the first task in sorted order is unaffected; later ones cover what is still uncovered
+        first = sel.selected[sel.selected < 60]
+        assert first.tolist() == blind.selected[blind.selected < 60].tolist()
+        second = sel.selected[(sel.selected >= 60) & (sel.selected < 120)] - 60
+        n_cx = round(cw * 10)
+        assert set(second.tolist()).isdisjoint(first.tolist())
+        if cw == 1.0:  # pure complexity: the next 10 most complex contents
+            assert sorted(second.tolist()) == sorted(np.argsort(-complexity[:60])[10:20].tolist())
+        assert sel.info["complexity_picks"] == 3 * n_cx
+    # a single task is unchanged by the option
+    one = _select(feats[:60], np.zeros(60, np.int64), complexity=complexity[:60], budget=10)
+    off = _select(feats[:60], np.zeros(60, np.int64), complexity=complexity[:60], budget=10, cross_task=False)
+    assert one.selected.tolist() == off.selected.tolist()
+
+
 def test_exact_and_near_duplicates_are_never_both_selected() -> None:
     rng = np.random.default_rng(3)
     base = rng.normal(size=(50, 16)).astype(np.float32)

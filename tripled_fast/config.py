@@ -196,6 +196,8 @@ class SelectConfig(StrictConfig):
                                          # 1.0 = no stage 2 (bench/QUALITY.md: the curriculum cost 0.1-0.2 dB on validation)
     stage2_pool: float = 2.0             # stage-2 candidates = pool x stage-2 quota (re-ranked by loss)
     per_task: bool = True                # split the budget across task tags first
+    cross_task: bool = True              # coverage / duplicate tests of a task also see the other tasks'
+                                         # picks (one clean set degraded several ways: distinct content per task)
     kmeans_iters: int = 20
 
 
