@@ -59,6 +59,18 @@ def test_harness_end_to_end(folders, tmp_path) -> None:
     # a rerun trains nothing: every run comes from its cached record, identical numbers
     again = run_quality(cfg, report_only=True, log=lambda s: None)
     assert again["runs"] == runs
+    # the report folder can move: the cached scan names its pool pack relative to the folder, and a
+    # missing pack is rebuilt from the cached stages (one more seed trains only the new runs)
+    moved = tmp_path / "moved"
+    out.rename(moved)
+    for f in (moved / "cache" / "pack").glob("pool_*"):
+        f.unlink()
+    argv2 = [{"0": "0,1", str(out): str(moved)}.get(a, a) for a in argv]
+    cfg2 = config_from_args(build_parser().parse_args(argv2))
+    logs: list[str] = []
+    res2 = run_quality(cfg2, log=logs.append)
+    assert any("pool pack missing, rebuilding" in s for s in logs)
+    assert res2["runs"][:5] == runs and len(res2["runs"]) == 10
 
 
 def test_rejects_unknown_method(folders, tmp_path) -> None:

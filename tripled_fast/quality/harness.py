@@ -123,9 +123,13 @@ def scan_pool(cfg: QualityConfig, pool: list, device: str, log: Log = print) -> 
     cached = Path(cfg.out_dir) / "cache" / f"scan_{key0}.npz"
     if cached.exists():  # the harness's own record: later processes never touch the pipeline stages
         z = np.load(cached, allow_pickle=False)
-        return PoolScan(features=np.asarray(z["features"], np.float32), task=z["task"], complexity=z["complexity"],
-                        pack=Path(str(z["pack"])), color=str(z["color"]), scale=int(z["scale"]),
-                        run_dir=cached.parent, note=str(z["note"]))
+        pack = Path(str(z["pack"]))
+        pack = pack if pack.is_absolute() else cached.parent / pack  # relative: the folder may move
+        if pack_exists(pack):
+            return PoolScan(features=np.asarray(z["features"], np.float32), task=z["task"],
+                            complexity=z["complexity"], pack=pack, color=str(z["color"]), scale=int(z["scale"]),
+                            run_dir=cached.parent, note=str(z["note"]))
+        log(f"quality: {pack}: pool pack missing, rebuilding it from the cached stages")
     rcfg = RunConfig(run_dir=str(Path(cfg.out_dir) / "cache"), seed=cfg.data_seed,
                      data=DataConfig(sources=cfg.pool, color=cfg.color), tiles=cfg.tiles,  # type: ignore[arg-type]
                      features=cfg.features, scores=cfg.scores)
@@ -173,7 +177,8 @@ def scan_pool(cfg: QualityConfig, pool: list, device: str, log: Log = print) -> 
     task = np.asarray(mf.column(table, "task")).astype(str)
     with atomic_path(cached, suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, features=feats.astype(np.float16), task=task, complexity=complexity, pack=str(prefix),
+            np.savez(fh, features=feats.astype(np.float16), task=task, complexity=complexity,
+                     pack=str(prefix.relative_to(run.root)),
                      color=color, scale=scale, note=note)
     return PoolScan(features=feats, task=task, complexity=complexity,
                     pack=prefix, color=color, scale=scale, run_dir=run.root, note=note)
