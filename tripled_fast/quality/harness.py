@@ -123,8 +123,11 @@ def scan_pool(cfg: QualityConfig, pool: list, device: str, log: Log = print) -> 
     cached = Path(cfg.out_dir) / "cache" / f"scan_{key0}.npz"
     if cached.exists():  # the harness's own record: later processes never touch the pipeline stages
         z = np.load(cached, allow_pickle=False)
-        pack = Path(str(z["pack"]))
-        pack = pack if pack.is_absolute() else cached.parent / pack  # relative: the folder may move
+        stored = Path(str(z["pack"]))
+        # relative to the cache folder (it may move); scans cached before 2026-12-02 stored the
+        # path as given (relative to the working directory)
+        pack = next((p for p in ([stored] if stored.is_absolute() else [cached.parent / stored, stored])
+                     if pack_exists(p)), stored)
         if pack_exists(pack):
             return PoolScan(features=np.asarray(z["features"], np.float32), task=z["task"],
                             complexity=z["complexity"], pack=pack, color=str(z["color"]), scale=int(z["scale"]),

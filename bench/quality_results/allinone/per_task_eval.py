@@ -12,7 +12,8 @@ out, dest, cells = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
 cfg = QualityConfig.from_dict(yaml.safe_load(open(f"{out}/config.yaml")))
 z = np.load(glob.glob(f"{out}/cache/scan_*.npz")[0])
 scan = PoolScan(features=np.asarray(z["features"], np.float32), task=z["task"], complexity=z["complexity"],
-                pack=Path(out) / "cache" / str(z["pack"]) if not Path(str(z["pack"])).is_absolute() else Path(str(z["pack"])), color=str(z["color"]), scale=int(z["scale"]),
+                pack=next(p for p in (Path(out) / "cache" / str(z["pack"]), Path(str(z["pack"])))
+                          if p.with_name(p.name + "_gt.npy").exists()), color=str(z["color"]), scale=int(z["scale"]),
                 run_dir=Path(out) / "cache", note=str(z["note"]))
 split = collections.defaultdict(list)
 for name, items in _load_tests(cfg, [], scan.color).items():
