@@ -50,7 +50,7 @@ def test_load_config_names_the_file(tmp_path):
 @given(st.dictionaries(st.text(min_size=1, max_size=8), st.integers(), max_size=4))
 def test_unknown_keys_never_pass_silently(d):
     known = {"budget", "clusters", "complexity_weight", "dedup_threshold", "stage1_fraction",
-             "stage2_pool", "per_task", "kmeans_iters"}
+             "stage2_pool", "per_task", "kmeans_iters", "quotas", "cross_task"}
     if set(d) - known:
         with pytest.raises(ConfigError):
             SelectConfig.from_dict(d)
