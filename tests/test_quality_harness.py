@@ -144,3 +144,14 @@ def test_adopt_baseline_runs_rekeys_only_compatible_baselines(folders, tmp_path)
         adopt_baseline_runs(longer, tmp_path / "old", log=lambda s: None)
     with pytest.raises(ValueError, match="report folder"):
         adopt_baseline_runs(new, tmp_path / "missing", log=lambda s: None)
+
+
+def test_per_source_means_split_an_all_in_one_test_set() -> None:
+    from tripled_fast.quality.harness import per_source_means
+
+    rows = [{"name": "denoise/a", "psnr": 30.0, "ssim": 0.8}, {"name": "denoise/b", "psnr": 32.0, "ssim": 0.9},
+            {"name": "deblur/a", "psnr": 25.0, "ssim": 0.7}]
+    got = per_source_means(rows)
+    assert got == {"denoise": {"psnr": 31.0, "ssim": pytest.approx(0.85)}, "deblur": {"psnr": 25.0, "ssim": 0.7}}
+    # one source (a plain test folder): nothing beside the overall mean
+    assert per_source_means(rows[:2]) == {} and per_source_means([]) == {}

@@ -235,6 +235,19 @@ def _load_tests(cfg: QualityConfig, holdout: list, color: str) -> dict[str, list
     return tests
 
 
+def per_source_means(rows: list[dict]) -> dict[str, dict[str, float]]:
+    """PSNR / SSIM means per source of a test set's per-image rows (the source is the first part of
+    the image id, e.g. the task tag of each ``--degrade`` copy), only when there are several
+    sources: an all-in-one test set reports every degradation beside the overall mean."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(str(r["name"]).split("/", 1)[0], []).append(r)
+    if len(groups) < 2:
+        return {}
+    return {src: {"psnr": float(np.mean([r["psnr"] for r in rs])), "ssim": float(np.mean([r["ssim"] for r in rs]))}
+            for src, rs in groups.items()}
+
+
 def train_and_evaluate(cfg: QualityConfig, scan: PoolScan, tests: dict[str, list], method: str, budget: float,
                        seed: int, device: str, log: Log = print) -> dict[str, Any]:
     """Train ``cfg.train`` on ``method``'s subset at ``budget`` with ``seed``; PSNR/SSIM per test set."""
@@ -301,6 +314,7 @@ def train_and_evaluate(cfg: QualityConfig, scan: PoolScan, tests: dict[str, list
     for name, items in tests.items():
         ev = evaluate_pairs(tr.model, items, scale=scan.scale, cfg=cfg.eval, device=device)
         results[name] = {"psnr": float(ev.psnr), "ssim": float(ev.ssim)}
+        results.update({f"{name}/{src}": v for src, v in per_source_means(ev.rows).items()})
     rec = {"method": method, "budget": 1.0 if method == FULL else float(budget), "count": int(count),
            "seed": int(seed), "tests": results, "train_seconds": train_s,
            "seconds": time.perf_counter() - t0, "final_loss": tr.history[-1]["loss"] if tr.history else None, **extra}
