@@ -1,6 +1,6 @@
 """Exploration only (not in the package): facility-location (density-aware) coverage vs random /
 TripleD on the validation splits. Usage: python fl.py OUT_DIR budget seed [budget seed ...]"""
-import glob, json, math, sys, time
+import glob, math, sys, time
 from pathlib import Path
 import numpy as np, torch, yaml
 torch.set_num_threads(1)
@@ -44,7 +44,7 @@ pool = src.collect_pairs(cfg.pool)
 pool, hold = src.split_holdout(pool, cfg.holdout, cfg.data_seed)
 tests = H._load_tests(cfg, hold, scan.color)
 args = sys.argv[2:]
-res = {}
+
 for b, s in zip(args[::2], args[1::2]):
     t = time.time()
     rec = H.train_and_evaluate(cfg, scan, tests, "kmeans", float(b), int(s), "cpu", log=lambda m: None)
