@@ -324,6 +324,26 @@ def train_and_evaluate(cfg: QualityConfig, scan: PoolScan, tests: dict[str, list
 
 
 # ============================================================================ the harness
+#: config keys that only list what to run or how to report: never part of a run's identity
+_NOT_IDENTITY = ("methods", "budgets", "seeds", "out_dir", "tol_db")
+#: config sections that only the TripleD variants read: a baseline run (full, random, k-means,
+#: k-center) keeps its identity - and its cached record - when they change
+TRIPLED_ONLY_SECTIONS = ("select", "align")
+
+
+def _identity(cfg: QualityConfig, method: str) -> dict[str, Any]:
+    """The settings that change ``method``'s numbers (for a baseline, not the TripleD-only sections)."""
+    skip = set(_NOT_IDENTITY) | (set() if method in TRIPLED_VARIANTS else set(TRIPLED_ONLY_SECTIONS))
+    return {k: v for k, v in cfg.to_dict().items() if k not in skip}
+
+
+def run_key(cfg: QualityConfig, method: str, budget: float, seed: int) -> str:
+    """A run's identity: every setting that changes its numbers, not the lists of methods, budgets
+    and seeds (so one more seed or budget reuses the finished runs), and for the baselines not the
+    TripleD-only sections (tuning ``select.*`` or ``align.*`` retrains only the TripleD variants)."""
+    return fingerprint("quality-run", _identity(cfg, method), method, budget, seed)[:12]
+
+
 def adopt_baseline_runs(cfg: QualityConfig, src_dir: str | Path, log: Log = print) -> int:
     """Copy the finished baseline runs (full, random, k-means, k-center) of an earlier report
     folder ``src_dir`` (its ``config.yaml`` and ``runs.json``) into ``cfg.out_dir`` under this
@@ -336,9 +356,7 @@ def adopt_baseline_runs(cfg: QualityConfig, src_dir: str | Path, log: Log = prin
         records = json.loads((src / "runs.json").read_text())
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise ValueError(f"{src}: expected a bench-quality report folder (config.yaml, runs.json): {exc}") from exc
-    skip = {"methods", "budgets", "seeds", "out_dir", "tol_db", *TRIPLED_ONLY_SECTIONS}
-    mine = {k: v for k, v in cfg.to_dict().items() if k not in skip}
-    theirs = {k: v for k, v in old.to_dict().items() if k not in skip}
+    mine, theirs = _identity(cfg, FULL), _identity(old, FULL)  # what every baseline depends on
     if mine != theirs:
         diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
         raise ValueError(f"{src}/config.yaml: its baselines were run with other settings ({', '.join(diff)})")
@@ -354,22 +372,6 @@ def adopt_baseline_runs(cfg: QualityConfig, src_dir: str | Path, log: Log = prin
             n += 1
     log(f"quality: adopted {n} baseline runs from {src}")
     return n
-
-
-#: config sections that only the TripleD variants read: a baseline run (full, random, k-means,
-#: k-center) keeps its identity - and its cached record - when they change
-TRIPLED_ONLY_SECTIONS = ("select", "align")
-
-
-def run_key(cfg: QualityConfig, method: str, budget: float, seed: int) -> str:
-    """A run's identity: every setting that changes its numbers, not the lists of methods, budgets
-    and seeds (so one more seed or budget reuses the finished runs), and for the baselines not the
-    TripleD-only sections (tuning ``select.*`` or ``align.*`` retrains only the TripleD variants)."""
-    skip = {"methods", "budgets", "seeds", "out_dir", "tol_db"}
-    if method not in TRIPLED_VARIANTS:
-        skip.update(TRIPLED_ONLY_SECTIONS)
-    ident = {k: v for k, v in cfg.to_dict().items() if k not in skip}
-    return fingerprint("quality-run", ident, method, budget, seed)[:12]
 
 
 def run_quality(cfg: QualityConfig, *, report_only: bool = False, device: str = "auto",

@@ -1,20 +1,17 @@
 """Retrain chosen (method, budget, seed) cells exactly as bench-quality does (train_and_evaluate, same
 config and cached scan) and evaluate per degradation of the test set; also the degraded input itself.
 Usage: python per_task_eval.py OUT_DIR RESULT_JSON method:budget:seed ..."""
-import collections, glob, json, sys
+import collections, json, sys
 from pathlib import Path
 import numpy as np, torch, yaml
 torch.set_num_threads(1)
-from tripled_fast.quality.harness import PoolScan, QualityConfig, _load_tests, train_and_evaluate
+from tripled_fast.data import sources as src
+from tripled_fast.quality.harness import QualityConfig, _load_tests, scan_pool, train_and_evaluate
 from tripled_fast.metrics.evaluate import evaluate_pairs
 
 out, dest, cells = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
 cfg = QualityConfig.from_dict(yaml.safe_load(open(f"{out}/config.yaml")))
-z = np.load(glob.glob(f"{out}/cache/scan_*.npz")[0])
-scan = PoolScan(features=np.asarray(z["features"], np.float32), task=z["task"], complexity=z["complexity"],
-                pack=next(p for p in (Path(out) / "cache" / str(z["pack"]), Path(str(z["pack"])))
-                          if p.with_name(p.name + "_gt.npy").exists()), color=str(z["color"]), scale=int(z["scale"]),
-                run_dir=Path(out) / "cache", note=str(z["note"]))
+scan = scan_pool(cfg, src.collect_pairs(cfg.pool), "cpu")  # the report folder's cached scan
 split = collections.defaultdict(list)
 for name, items in _load_tests(cfg, [], scan.color).items():
     for it in items:

@@ -1,7 +1,6 @@
 """Exploration only (not in the package): facility-location (density-aware) coverage vs random /
 TripleD on the validation splits. Usage: python fl.py OUT_DIR budget seed [budget seed ...]"""
-import glob, math, sys, time
-from pathlib import Path
+import math, sys, time
 import numpy as np, torch, yaml
 torch.set_num_threads(1)
 import tripled_fast.quality.harness as H
@@ -32,16 +31,11 @@ def facility_location(feats, k, seed, eps=0.01, block=512):
 
 out = sys.argv[1]
 cfg = H.QualityConfig.from_dict(yaml.safe_load(open(f"{out}/config.yaml")))
-z = np.load(glob.glob(f"{out}/cache/scan_*.npz")[0])
-stored = Path(str(z["pack"])); pack = Path(out) / "cache" / stored if not (stored.with_name(stored.name + "_gt.npy")).exists() else stored
-if not pack.with_name(pack.name + "_gt.npy").exists(): pack = stored
-scan = H.PoolScan(features=np.asarray(z["features"], np.float32), task=z["task"], complexity=z["complexity"],
-                  pack=pack, color=str(z["color"]), scale=int(z["scale"]), run_dir=Path(out) / "cache", note="")
+from tripled_fast.data import sources as src
+pool, hold = src.split_holdout(src.collect_pairs(cfg.pool), cfg.holdout, cfg.data_seed)
+scan = H.scan_pool(cfg, pool, "cpu")  # the report folder's cached scan
 orig = H.baseline_rows
 H.baseline_rows = lambda m, sc, count, seed: facility_location(sc.features, count, seed) if m == "kmeans" else orig(m, sc, count, seed)
-from tripled_fast.data import sources as src
-pool = src.collect_pairs(cfg.pool)
-pool, hold = src.split_holdout(pool, cfg.holdout, cfg.data_seed)
 tests = H._load_tests(cfg, hold, scan.color)
 args = sys.argv[2:]
 
