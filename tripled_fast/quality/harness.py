@@ -79,6 +79,9 @@ class QualityConfig(StrictConfig):
     train: TrainConfig = field(default_factory=_small_train)
     eval: EvalConfig = field(default_factory=EvalConfig)
     tol_db: float = 0.1
+    baseline_split: str = "tasks"        # tasks: the k-means / k-center baselines run per task tag, the budget
+                                         # split by task size (same subsets as "pool" for a one-task pool);
+                                         # pool: over the whole pool, task-blind (DC-BENCH)
 
 
 # ============================================================================ the pool, scanned once
@@ -204,17 +207,35 @@ def tripled_selection(scan: PoolScan, budget: float, cfg: SelectConfig, seed: in
                          seed=seed)
 
 
-def baseline_rows(method: str, scan: PoolScan, count: int, seed: int) -> np.ndarray:
-    """Rows of a reference subset of ``count`` patches (``random``, ``kmeans``, ``kcenter``)."""
-    from ..select.baselines import kcenter_subset, kmeans_representatives, random_subset
+def baseline_rows(method: str, scan: PoolScan, count: int, seed: int, split: str = "pool") -> np.ndarray:
+    """Rows of a reference subset of ``count`` patches (``random``, ``kmeans``, ``kcenter``).
 
+    With ``split="tasks"`` and several task tags in the pool, ``kmeans`` and ``kcenter`` run
+    inside each task's patches with the count split by task size (largest remainder), so that an
+    all-in-one pool - one clean set degraded several ways, identical GT features in every task -
+    does not hand all of a baseline's picks to the first task (its ties go to the lowest index).
+    ``random`` is always uniform over the whole pool.
+    """
+    from ..select.baselines import kcenter_subset, kmeans_representatives, random_subset
+    from ..select.budget import largest_remainder
+
+    if split not in ("tasks", "pool"):
+        raise ValueError(f"baseline_split: expected 'tasks' or 'pool', got {split!r}")
     if method == "random":
         return random_subset(scan.n, count, seed=seed)
-    if method == "kmeans":
-        return kmeans_representatives(scan.features, count, seed=seed)
-    if method == "kcenter":
-        return kcenter_subset(scan.features, count, seed=seed)
-    raise ValueError(f"method: expected one of {list(ALL_METHODS)}, got {method!r}")
+    if method not in ("kmeans", "kcenter"):
+        raise ValueError(f"method: expected one of {list(ALL_METHODS)}, got {method!r}")
+    pick = kmeans_representatives if method == "kmeans" else kcenter_subset
+    names, code = np.unique(scan.task, return_inverse=True)
+    if split == "pool" or names.size < 2:
+        return pick(scan.features, count, seed=seed)
+    quota = largest_remainder(np.bincount(code, minlength=names.size), count)
+    parts = []
+    for t, q in enumerate(quota):
+        if q:
+            rows = np.flatnonzero(code == t)
+            parts.append(rows[pick(scan.features[rows], int(q), seed=seed)])
+    return np.sort(np.concatenate(parts)).astype(np.int64)
 
 
 # ============================================================================ one run
@@ -306,7 +327,7 @@ def train_and_evaluate(cfg: QualityConfig, scan: PoolScan, tests: dict[str, list
             tr = train_model(model, data, cfg.train, seed=seed, device=device, progress=False)
     else:
         if method != FULL:
-            rows = baseline_rows(method, scan, count, seed)
+            rows = baseline_rows(method, scan, count, seed, split=cfg.baseline_split)
         data = PairPatchDataset(pack, rows, augment=cfg.train.augment, crop=cfg.train.crop, seed=seed)
         tr = train_model(model, data, cfg.train, seed=seed, device=device, progress=False)
     train_s = time.perf_counter() - t0
@@ -334,6 +355,8 @@ TRIPLED_ONLY_SECTIONS = ("select", "align")
 def _identity(cfg: QualityConfig, method: str) -> dict[str, Any]:
     """The settings that change ``method``'s numbers (for a baseline, not the TripleD-only sections)."""
     skip = set(_NOT_IDENTITY) | (set() if method in TRIPLED_VARIANTS else set(TRIPLED_ONLY_SECTIONS))
+    if method not in ("kmeans", "kcenter") or len(cfg.pool) < 2:
+        skip.add("baseline_split")  # a one-source pool has one task: the split changes nothing
     return {k: v for k, v in cfg.to_dict().items() if k not in skip}
 
 
@@ -386,6 +409,8 @@ def run_quality(cfg: QualityConfig, *, report_only: bool = False, device: str = 
     unknown = sorted(set(cfg.methods) - set(ALL_METHODS))
     if unknown:
         raise ValueError(f"methods: unknown {unknown[0]!r}; expected some of {list(ALL_METHODS)}")
+    if cfg.baseline_split not in ("tasks", "pool"):
+        raise ValueError(f"baseline_split: expected 'tasks' or 'pool', got {cfg.baseline_split!r}")
     if any(not 0 < b < 1 for b in cfg.budgets):
         raise ValueError(f"budgets: expected fractions in (0, 1), got {cfg.budgets}")
     out = Path(cfg.out_dir)

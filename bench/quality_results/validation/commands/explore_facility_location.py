@@ -35,7 +35,7 @@ from tripled_fast.data import sources as src
 pool, hold = src.split_holdout(src.collect_pairs(cfg.pool), cfg.holdout, cfg.data_seed)
 scan = H.scan_pool(cfg, pool, "cpu")  # the report folder's cached scan
 orig = H.baseline_rows
-H.baseline_rows = lambda m, sc, count, seed: facility_location(sc.features, count, seed) if m == "kmeans" else orig(m, sc, count, seed)
+H.baseline_rows = lambda m, sc, count, seed, **kw: facility_location(sc.features, count, seed) if m == "kmeans" else orig(m, sc, count, seed, **kw)
 tests = H._load_tests(cfg, hold, scan.color)
 args = sys.argv[2:]
 
