@@ -56,7 +56,7 @@ def test_one_task_pool_is_unchanged_by_the_split(method) -> None:
 
 def test_bad_split_is_a_clear_error() -> None:
     scan = _all_in_one()
-    with pytest.raises(ValueError, match="baseline_split: expected 'tasks' or 'pool'"):
+    with pytest.raises(ValueError, match=r"baseline_split: expected one of \['tasks', 'pool'\], got 'task'"):
         baseline_rows("kcenter", scan, 4, seed=0, split="task")
 
 
@@ -71,3 +71,28 @@ def test_split_enters_only_the_multi_task_coverage_baselines_run_keys(tmp_path) 
         for m in ("full", "random", "kmeans", "kcenter", "tripled"):
             same = run_key(a, m, 0.01, 0) == run_key(b, m, 0.01, 0)
             assert same is (m not in changes), (m, len(a.pool))
+
+
+def test_adopt_keeps_coverage_baselines_of_the_same_split_only(tmp_path) -> None:
+    import json
+
+    import yaml
+
+    from tripled_fast.quality.harness import adopt_baseline_runs
+
+    (tmp_path / "pool").mkdir()
+    args = [str(tmp_path / "pool"), "--degrade", "noise:sigma=25", "--degrade", "rain", "--holdout", "0.5"]
+    old = config_from_args(build_parser().parse_args(args)).to_dict()
+    del old["baseline_split"]  # a folder written before the option: its baselines ran over the whole pool
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "config.yaml").write_text(yaml.safe_dump(old, sort_keys=False))
+    recs = [{"method": m, "budget": 0.01, "seed": 0, "count": 3, "tests": {}} for m in ("random", "kmeans", "kcenter")]
+    (tmp_path / "old" / "runs.json").write_text(json.dumps(recs))
+    logs: list[str] = []
+    per_task = config_from_args(build_parser().parse_args(args + ["--out", str(tmp_path / "a")]))
+    assert adopt_baseline_runs(per_task, tmp_path / "old", log=logs.append) == 1  # random only
+    assert "skipped 2 made with another baseline_split" in logs[-1]
+    blind = config_from_args(build_parser().parse_args(
+        args + ["--out", str(tmp_path / "b"), "--set", "baseline_split=pool"]))
+    assert adopt_baseline_runs(blind, tmp_path / "old", log=logs.append) == 3
+    assert sorted(p.name.split("_")[0] for p in (tmp_path / "b" / "runs").iterdir()) == ["kcenter", "kmeans", "random"]

@@ -42,6 +42,8 @@ TRIPLED_VARIANTS: dict[str, tuple[Optional[bool], bool]] = {
     "tripled-select": (False, False),
 }
 BASELINES = ("random", "kmeans", "kcenter")
+#: values of ``QualityConfig.baseline_split``
+BASELINE_SPLITS = ("tasks", "pool")
 ALL_METHODS = (FULL, *BASELINES, *TRIPLED_VARIANTS)
 
 
@@ -219,8 +221,8 @@ def baseline_rows(method: str, scan: PoolScan, count: int, seed: int, split: str
     from ..select.baselines import kcenter_subset, kmeans_representatives, random_subset
     from ..select.budget import largest_remainder
 
-    if split not in ("tasks", "pool"):
-        raise ValueError(f"baseline_split: expected 'tasks' or 'pool', got {split!r}")
+    if split not in BASELINE_SPLITS:
+        raise ValueError(f"baseline_split: expected one of {list(BASELINE_SPLITS)}, got {split!r}")
     if method == "random":
         return random_subset(scan.n, count, seed=seed)
     if method not in ("kmeans", "kcenter"):
@@ -372,10 +374,15 @@ def adopt_baseline_runs(cfg: QualityConfig, src_dir: str | Path, log: Log = prin
     folder ``src_dir`` (its ``config.yaml`` and ``runs.json``) into ``cfg.out_dir`` under this
     config's run keys, so that a rerun with other TripleD settings (``select.*``, ``align.*``)
     trains only the TripleD variants. Refuses a folder whose settings differ in anything a
-    baseline depends on. Returns the number of records written."""
+    baseline depends on; skips the k-means / k-center records of a multi-task pool whose
+    ``baseline_split`` differs. Returns the number of records written."""
     src = Path(src_dir)
     try:
-        old = QualityConfig.from_dict(yaml.safe_load((src / "config.yaml").read_text()))
+        raw = yaml.safe_load((src / "config.yaml").read_text())
+        if not isinstance(raw, dict):
+            raise ValueError("config.yaml is not a mapping")
+        # folders written before the option existed ran the baselines over the whole pool
+        old = QualityConfig.from_dict({"baseline_split": "pool", **raw})
         records = json.loads((src / "runs.json").read_text())
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise ValueError(f"{src}: expected a bench-quality report folder (config.yaml, runs.json): {exc}") from exc
@@ -385,15 +392,19 @@ def adopt_baseline_runs(cfg: QualityConfig, src_dir: str | Path, log: Log = prin
         raise ValueError(f"{src}/config.yaml: its baselines were run with other settings ({', '.join(diff)})")
     out = Path(cfg.out_dir) / "runs"
     out.mkdir(parents=True, exist_ok=True)
-    n = 0
+    n = skipped = 0
     for rec in records:
         if rec["method"] in TRIPLED_VARIANTS:
+            continue
+        if _identity(cfg, rec["method"]) != _identity(old, rec["method"]):
+            skipped += 1  # a k-means / k-center record of the other baseline_split
             continue
         path = out / f"{rec['method']}_b{rec['budget']:g}_s{rec['seed']}_{run_key(cfg, rec['method'], rec['budget'], rec['seed'])}.json"
         if not path.exists():
             atomic_write_json(path, {**rec, "adopted_from": str(src)})
             n += 1
-    log(f"quality: adopted {n} baseline runs from {src}")
+    log(f"quality: adopted {n} baseline runs from {src}"
+        + (f" (skipped {skipped} made with another baseline_split)" if skipped else ""))
     return n
 
 
@@ -409,8 +420,8 @@ def run_quality(cfg: QualityConfig, *, report_only: bool = False, device: str = 
     unknown = sorted(set(cfg.methods) - set(ALL_METHODS))
     if unknown:
         raise ValueError(f"methods: unknown {unknown[0]!r}; expected some of {list(ALL_METHODS)}")
-    if cfg.baseline_split not in ("tasks", "pool"):
-        raise ValueError(f"baseline_split: expected 'tasks' or 'pool', got {cfg.baseline_split!r}")
+    if cfg.baseline_split not in BASELINE_SPLITS:
+        raise ValueError(f"baseline_split: expected one of {list(BASELINE_SPLITS)}, got {cfg.baseline_split!r}")
     if any(not 0 < b < 1 for b in cfg.budgets):
         raise ValueError(f"budgets: expected fractions in (0, 1), got {cfg.budgets}")
     out = Path(cfg.out_dir)
