@@ -350,3 +350,35 @@ def test_baselines() -> None:
     kc = kcenter_subset(feats, 4, seed=0)
     assert sorted(labels[kc].tolist()) == [0, 1, 2, 3]   # coverage hits every blob
     assert kc.tolist() == sorted(kcenter_greedy(unit, 4, seed=0, backend="numpy").tolist())
+
+
+def test_coverage_trim_keeps_coverage_out_of_the_isolated_tail() -> None:
+    from tripled_fast.select.density import knn_radius, typical_mask
+
+    rng = np.random.default_rng(11)
+    dense = rng.normal(size=(180, 8)) + np.array([3.0] + [0.0] * 7)
+    outliers = rng.normal(size=(20, 8)) * 4.0   # scattered: large k-NN radii
+    feats = np.concatenate([dense, outliers]).astype(np.float32)
+    assign = np.zeros(200, np.int64)
+    complexity = rng.permutation(200) / 199.0
+    plain = _select(feats, assign, complexity=complexity, budget=12, complexity_weight=0.0)
+    assert np.isin(plain.selected, np.arange(180, 200)).sum() >= 4   # 10 % of the pool, a third of the picks
+    trimmed = _select(feats, assign, complexity=complexity, budget=12, complexity_weight=0.0,
+                      coverage_trim=0.1)
+    keep = typical_mask(knn_radius(_unit(feats), k=10), 0.1)
+    assert keep.sum() == 180 and keep[trimmed.selected].all()
+    # exactly k-center over the kept rows
+    expected = np.flatnonzero(keep)[kcenter_greedy(_unit(feats)[keep], 12, seed=0, backend="numpy")]
+    assert trimmed.selected.tolist() == sorted(expected.tolist())
+    # complexity picks are not trimmed: the most complex patch is taken even when it is isolated
+    complexity[np.flatnonzero(~keep)[0]] = 2.0
+    mixed = _select(feats, assign, complexity=complexity, budget=12, complexity_weight=0.1,
+                    coverage_trim=0.1)
+    assert np.flatnonzero(~keep)[0] in mixed.selected
+    assert (~keep[mixed.selected]).sum() == 1
+    # when the typical rows cannot fill the quota, the trimmed ones are used too
+    full = _select(feats, assign, complexity=complexity, budget=195, complexity_weight=0.0,
+                   coverage_trim=0.1, dedup_threshold=2.0)
+    assert full.selected.size == 195
+    with pytest.raises(ValueError, match="coverage_trim"):
+        _select(feats, assign, budget=5, coverage_trim=1.0)

@@ -6,6 +6,7 @@ shared 2-core box), so it is marked slow; the aggregation logic has fast tests i
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,3 +156,23 @@ def test_per_source_means_split_an_all_in_one_test_set() -> None:
     assert got == {"denoise": {"psnr": 31.0, "ssim": pytest.approx(0.85)}, "deblur": {"psnr": 25.0, "ssim": 0.7}}
     # one source (a plain test folder): nothing beside the overall mean
     assert per_source_means(rows[:2]) == {} and per_source_means([]) == {}
+
+
+def test_records_made_before_coverage_trim_keep_their_run_keys() -> None:
+    """A committed validation folder's record names embed run keys made before the option existed."""
+    import yaml
+
+    from tripled_fast.quality.harness import QualityConfig, run_key
+
+    folder = Path(__file__).resolve().parents[1] / "bench/quality_results/validation/sr4_v025_cw01"
+    cfg = QualityConfig.from_dict(yaml.safe_load((folder / "config.yaml").read_text()))
+    assert cfg.select.coverage_trim == 0.0
+    names = sorted(p.name for p in (folder / "runs").glob("*.json"))
+    assert len(names) == 16
+    for name in names:
+        method, budget, seed, key = name[:-5].split("_")
+        assert run_key(cfg, method, float(budget[1:]), int(seed[1:])) == key, name
+    trimmed = QualityConfig.from_dict({**yaml.safe_load((folder / "config.yaml").read_text()),
+                                       "select": {"coverage_trim": 0.2}})
+    assert run_key(trimmed, "tripled", 0.0025, 0) != run_key(cfg, "tripled", 0.0025, 0)
+    assert run_key(trimmed, "random", 0.0025, 0) == run_key(cfg, "random", 0.0025, 0)

@@ -192,6 +192,8 @@ class SelectConfig(StrictConfig):
                                          # clusters: quotas by cluster mass, coverage within each cluster
     complexity_weight: float = 0.1       # 0 = pure coverage, 1 = pure complexity ranking (0.1: validation,
                                          # bench/QUALITY.md; 0.3 fell 0.13 dB below random at 0.25 % on x4 SR)
+    coverage_trim: float = 0.0           # fraction of each group's most isolated patches (largest 10-NN
+                                         # radius) never picked by coverage; 0 = plain k-center
     dedup_threshold: float = 0.995       # cosine similarity above which two patches are duplicates
     stage1_fraction: float = 1.0         # share of the budget given to stage 1 (easy representatives);
                                          # 1.0 = no stage 2 (bench/QUALITY.md: the curriculum cost 0.1-0.2 dB on validation)

@@ -352,6 +352,9 @@ _NOT_IDENTITY = ("methods", "budgets", "seeds", "out_dir", "tol_db")
 #: config sections that only the TripleD variants read: a baseline run (full, random, k-means,
 #: k-center) keeps its identity - and its cached record - when they change
 TRIPLED_ONLY_SECTIONS = ("select", "align")
+#: keys added after records existed, left out of a run's identity while at their "off" value, so
+#: the records made before them keep their run keys (section -> key -> neutral value)
+_NEUTRAL_WHEN_OFF = {"select": {"coverage_trim": 0.0}}
 
 
 def _identity(cfg: QualityConfig, method: str) -> dict[str, Any]:
@@ -359,7 +362,12 @@ def _identity(cfg: QualityConfig, method: str) -> dict[str, Any]:
     skip = set(_NOT_IDENTITY) | (set() if method in TRIPLED_VARIANTS else set(TRIPLED_ONLY_SECTIONS))
     if method not in ("kmeans", "kcenter") or len(cfg.pool) < 2:
         skip.add("baseline_split")  # a one-source pool has one task: the split changes nothing
-    return {k: v for k, v in cfg.to_dict().items() if k not in skip}
+    ident = {k: v for k, v in cfg.to_dict().items() if k not in skip}
+    for section, neutral in _NEUTRAL_WHEN_OFF.items():
+        if section in ident:
+            ident[section] = {k: v for k, v in ident[section].items()
+                              if not (k in neutral and v == neutral[k])}
+    return ident
 
 
 def run_key(cfg: QualityConfig, method: str, budget: float, seed: int) -> str:

@@ -20,7 +20,11 @@ most complex patches trained 2.2 dB worse than a random 2 %), so the selection l
    already made in the *other tasks'* groups (tasks are filled in sorted order): an all-in-one
    pool made by degrading one clean set several ways has identical GT features in every task,
    and without it each task would pick the same contents (measured on Urban100 x 6
-   degradations at 1 %: 95 distinct contents among 570 patches; with it, 570),
+   degradations at 1 %: 95 distinct contents among 570 patches; with it, 570).
+   With ``coverage_trim`` > 0 coverage picks only among the group's patches outside its
+   ``coverage_trim`` fraction with the largest 10-NN radius (:mod:`tripled_fast.select.density`;
+   plain k-center spends most picks on that isolated tail). Off by default: on the validation
+   splits it helped at the smallest budget and cost PSNR at the next (bench/QUALITY.md),
 4. per group, the ``stage1_fraction`` of its picks with the lowest complexity (easy
    representatives) form curriculum stage 1; the others are provisional stage 2. The stage-2
    candidate pool adds, per group, the next most complex / uncertain unselected patches, to
@@ -41,9 +45,11 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 
 from tripled_fast.config import SelectConfig
+from tripled_fast.select.density import knn_radius, typical_mask
 from tripled_fast.select.kcenter import kcenter_greedy
 
 _ALL_TASKS = "all"
+_DENSITY_K = 10   # neighbour rank of the k-NN radius behind ``coverage_trim``
 _DUP_EPS = 1e-6  # float32 slack on squared distances of unit vectors (exact duplicates -> ~0)
 
 
@@ -273,6 +279,8 @@ def select_subset(*, task: np.ndarray, complexity: np.ndarray, uncertainty: np.n
         raise ValueError(f"select.stage1_fraction: expected a value in [0, 1], got {cfg.stage1_fraction}")
     if not cfg.stage2_pool >= 1.0:
         raise ValueError(f"select.stage2_pool: expected a value >= 1, got {cfg.stage2_pool}")
+    if not 0.0 <= cfg.coverage_trim < 1.0:
+        raise ValueError(f"select.coverage_trim: expected a fraction in [0, 1), got {cfg.coverage_trim}")
     if not math.isfinite(cfg.dedup_threshold):
         raise ValueError(f"select.dedup_threshold: expected a finite cosine, got {cfg.dedup_threshold}")
     budget = resolve_budget(cfg.budget, n)
@@ -315,6 +323,15 @@ def select_subset(*, task: np.ndarray, complexity: np.ndarray, uncertainty: np.n
                  if group_task[j] != group_task[gi] and groups[j].picks]
         return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
+    typical_cache: dict[int, np.ndarray] = {}
+
+    def typical_rows(gi: int, x: np.ndarray) -> np.ndarray:
+        """``(m,)`` bool: the group's rows kept as coverage candidates (``coverage_trim``)."""
+        if gi not in typical_cache:
+            m = groups[gi].members.size
+            typical_cache[gi] = typical_mask(knn_radius(x[:m], k=_DENSITY_K), cfg.coverage_trim)
+        return typical_cache[gi]
+
     def fill(gi: int, target: int, dedup: bool) -> None:
         """Extend ``g.picks`` to ``target`` (fewer only when it runs out of distinct patches)."""
         g = groups[gi]
@@ -324,6 +341,7 @@ def select_subset(*, task: np.ndarray, complexity: np.ndarray, uncertainty: np.n
         d2 = dup_d2 if dedup else None
         x = _unit_rows(features, g.members)
         m = g.members.size
+        typical = typical_rows(gi, x) if cfg.coverage_trim > 0 else None
         # rows m.. of x are the other tasks' picks: never candidates, only references
         others = other_task_picks(gi) if cfg.cross_task else np.zeros(0, np.int64)
         if others.size:
@@ -340,9 +358,14 @@ def select_subset(*, task: np.ndarray, complexity: np.ndarray, uncertainty: np.n
         need = target - len(g.picks)
         if need > 0 and len(g.picks) < m:
             need = min(need, m - len(g.picks))
+            cand = np.arange(m, dtype=np.int64) if ref.size else None
+            if typical is not None:
+                free_typical = int(typical.sum()) - int(typical[np.asarray(g.picks, np.int64)].sum())
+                if free_typical >= need:  # else the atypical rows are needed to fill the quota
+                    cand = np.flatnonzero(typical)
             cov = kcenter_greedy(
                 x, need, seed=seed, initial=np.concatenate([np.asarray(g.picks, np.int64), ref]),
-                candidates=np.arange(m, dtype=np.int64) if ref.size else None,
+                candidates=cand,
                 stop_radius=None if d2 is None else math.sqrt(d2),
             )
             stats["coverage_picks"] += cov.size

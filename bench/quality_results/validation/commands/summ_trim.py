@@ -1,0 +1,58 @@
+"""Tables of the coverage_trim validation (bench/QUALITY.md): PSNR on `holdout` per variant.
+
+usage: python summ_trim.py sr4|dn   (run from the repository root)
+A variant's cells are the records of its folders; a cell measured twice must agree to 1e-6 dB.
+"""
+import glob
+import json
+import statistics as st
+import sys
+
+V = "bench/quality_results/validation/"
+SOURCES = {  # label -> (folders, method); committed folders, or runs/val for this session's runs
+    "sr4": {"random": ([V + "sr4_v025", V + "sr4_default"], "random"),
+            "kcenter": ([V + "sr4_v025", V + "sr4_default"], "kcenter"),
+            "TripleD default (trim 0)": ([V + "sr4_v025_cw01", V + "sr4_cl1_cw01"], "tripled"),
+            "TripleD trim 0.1": ([V + "sr4_trim01"], "tripled"),
+            "TripleD trim 0.3": ([V + "sr4_trim03"], "tripled"),
+            "TripleD trim 0.5": ([V + "sr4_trim05"], "tripled")},
+    "dn": {"random": ([V + "dn_default", V + "dn_x"], "random"),
+           "kcenter": ([V + "dn_default"], "kcenter"),
+           "TripleD default (trim 0)": ([V + "dn_cl1_cw01", V + "dn_trim0"], "tripled"),
+           "TripleD trim 0.1": ([V + "dn_trim01"], "tripled"),
+           "TripleD trim 0.3": ([V + "dn_trim03"], "tripled"),
+           "TripleD trim 0.5": ([V + "dn_trim05"], "tripled")},
+}
+rows = {}
+for label, (folders, method) in SOURCES[sys.argv[1]].items():
+    for d in folders:  # this session's folders may still be under runs/val (copied here when done)
+        files = set(glob.glob(d + "/runs/*.json")) | set(glob.glob(d.replace(V, "runs/val/") + "/runs/*.json"))
+        for f in sorted(files):
+            r = json.load(open(f))
+            if r["method"] != method:
+                continue
+            cell = rows.setdefault(label, {}).setdefault(r["budget"], {})
+            p = r["tests"]["holdout"]["psnr"]
+            if r["seed"] in cell:
+                assert abs(cell[r["seed"]] - p) < 1e-6, (label, r["budget"], r["seed"], d)
+            cell[r["seed"]] = p
+budgets = sorted({b for v in rows.values() for b in v})
+print("| subset | " + " | ".join(f"{b * 100:g} %" for b in budgets) + " |")
+print("|---|" + "---|" * len(budgets))
+for label in SOURCES[sys.argv[1]]:
+    if label not in rows:
+        continue
+    cells = []
+    for b in budgets:
+        s = rows[label].get(b, {})
+        ps = [s[k] for k in sorted(s)]
+        if not ps:
+            cells.append("not run")
+            continue
+        sd = f" +- {st.stdev(ps):.3f}" if len(ps) > 1 else ""
+        diff = ""
+        rnd = rows.get("random", {}).get(b, {})
+        if label != "random" and rnd:
+            diff = f" [{st.mean(ps) - st.mean(rnd.values()):+.3f}]"
+        cells.append(f"**{st.mean(ps):.3f}**{sd} ({len(ps)} seeds){diff}")
+    print(f"| {label} | " + " | ".join(cells) + " |")
