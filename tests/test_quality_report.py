@@ -55,9 +55,15 @@ def test_equal_quality_budget_and_targets() -> None:
     assert b2["margin"] == pytest.approx(0.25)
     assert b2["spread"] == pytest.approx(math.sqrt(0.005))           # random (30.0, 30.1)
     assert b1["met"] and b2["met"] and t["small_budgets_met"]
-    # a baseline that never reaches full quality: any reached budget is "at most half of infinity"
+    # a baseline that never reaches full quality: its budget is only known to exceed 2 %, so the
+    # method's 2 % cannot be told to be at most half of it, while 1 % can
     t2 = targets(s, tol_db=0.04)["T"]
-    assert t2["eq_baseline"] is None and t2["eq_method"] == 0.02 and t2["eq_half"] is True
+    assert t2["eq_baseline"] is None and t2["eq_method"] == 0.02 and t2["eq_half"] is None
+    t3 = targets(summarize(RUNS + [_run("tripled", 0.01, 2, 30.4, count=10)]), tol_db=0.04)["T"]
+    assert t3["eq_baseline"] is None and t3["eq_method"] == 0.01 and t3["eq_half"] is True
+    # a method that never reaches it fails
+    weak = [r for r in RUNS if not (r["method"] == "tripled" and r["budget"] == 0.02)]
+    assert targets(summarize(weak), tol_db=0.04)["T"]["eq_half"] is False
 
 
 def test_table_and_plot(tmp_path) -> None:

@@ -370,6 +370,10 @@ def _identity(cfg: QualityConfig, method: str) -> dict[str, Any]:
     return ident
 
 
+#: the first target's verdict (``report.targets``'s ``eq_half``) as printed
+_VERDICT = {True: "met", False: "missed", None: "undetermined (random not reached by its largest budget)"}
+
+
 def run_key(cfg: QualityConfig, method: str, budget: float, seed: int) -> str:
     """A run's identity: every setting that changes its numbers, not the lists of methods, budgets
     and seeds (so one more seed or budget reuses the finished runs), and for the baselines not the
@@ -597,6 +601,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     for method, per_test in res["targets"].items():
         for test, t in per_test.items():
             print(f"targets of {method} on {test}: equal-quality budget {t['eq_method']} vs random "
-                  f"{t['eq_baseline']} -> {'met' if t['eq_half'] else 'missed'}; two smallest budgets "
+                  f"{t['eq_baseline']} -> {_VERDICT[t['eq_half']]}; two smallest budgets "
                   f"{'met' if t['small_budgets_met'] else 'missed'}")
     return 0

@@ -122,8 +122,10 @@ def targets(summary: dict[str, Any], method: str = "tripled", baseline: str = "r
             tol_db: float = 0.1) -> dict[str, dict[str, Any]]:
     """The issue's two targets per test.
 
-    ``eq_half``: the method's equal-quality budget is at most half of the baseline's (a baseline
-    that never reaches full quality counts as ``inf``; a method that never does fails).
+    ``eq_half``: the method's equal-quality budget is at most half of the baseline's: True /
+    False, or None when it cannot be told - the baseline never reaches full quality within its
+    measured budgets, so its equal-quality budget is only known to exceed the largest of them,
+    and the method's is more than half of that. A method that never reaches it fails.
     ``small_budgets``: at the two smallest budgets the method's mean PSNR exceeds the baseline's
     by more than the larger of the two seed standard deviations.
     """
@@ -134,14 +136,19 @@ def targets(summary: dict[str, Any], method: str = "tripled", baseline: str = "r
             continue
         eq_m = equal_quality_budget(summary, method, t, tol_db)
         eq_b = equal_quality_budget(summary, baseline, t, tol_db)
-        eq_half = eq_m is not None and eq_m <= 0.5 * (math.inf if eq_b is None else eq_b) + 1e-12
+        if eq_m is None:
+            eq_half: bool | None = False
+        elif eq_b is not None:
+            eq_half = eq_m <= 0.5 * eq_b + 1e-12
+        else:  # the baseline's budget exceeds its largest measured one
+            eq_half = True if eq_m <= 0.5 * max(cells[baseline]) + 1e-12 else None
         small = []
         for b in sorted(set(cells[method]) & set(cells[baseline]))[:2]:
             cm, cb = cells[method][b], cells[baseline][b]
             margin = cm["psnr"] - cb["psnr"]
             spread = max(cm["psnr_std"], cb["psnr_std"])
             small.append({"budget": b, "margin": margin, "spread": spread, "met": margin > spread})
-        out[t] = {"eq_method": eq_m, "eq_baseline": eq_b, "eq_half": bool(eq_half), "small_budgets": small,
+        out[t] = {"eq_method": eq_m, "eq_baseline": eq_b, "eq_half": eq_half, "small_budgets": small,
                   "small_budgets_met": bool(small) and all(s["met"] for s in small)}
     return out
 
