@@ -1,6 +1,6 @@
 """Tables of the coverage_trim validation (bench/QUALITY.md): PSNR on `holdout` per variant.
 
-usage: python summ_trim.py sr4|dn   (run from the repository root)
+usage: python summ_trim.py sr4|dn|sr4_long|dn_long   (run from the repository root)
 A variant's cells are the records of its folders; a cell measured twice must agree to 1e-6 dB.
 """
 import glob
@@ -22,6 +22,11 @@ SOURCES = {  # label -> (folders, method); committed folders, or runs/val for th
            "TripleD trim 0.1": ([V + "dn_trim01"], "tripled"),
            "TripleD trim 0.3": ([V + "dn_trim03"], "tripled"),
            "TripleD trim 0.5": ([V + "dn_trim05"], "tripled")},
+    # longer training (commands/run_vlong.sh): kcenter is the TripleD selection with cw 0
+    "sr4_long": {"random": ([V + "sr4_s1600"], "random"), "kcenter (= TripleD cw 0)": ([V + "sr4_s1600"], "kcenter"),
+                 "TripleD default (cw 0.1)": ([V + "sr4_s1600"], "tripled")},
+    "dn_long": {"random": ([V + "dn_s3200"], "random"), "kcenter (= TripleD cw 0)": ([V + "dn_s3200"], "kcenter"),
+                "TripleD default (cw 0.1)": ([V + "dn_s3200"], "tripled")},
 }
 rows = {}
 for label, (folders, method) in SOURCES[sys.argv[1]].items():
