@@ -6,7 +6,6 @@ a pure function of the list of runs, so a report can be rebuilt from ``runs.json
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Optional
 

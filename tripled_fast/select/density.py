@@ -2,7 +2,7 @@
 
 Greedy k-center coverage picks the points farthest from everything chosen so far, which on
 image-patch features are mostly the most isolated ones (on the x4 SR and denoising pools of
-bench/QUALITY.md about 80-90 % of k-center's picks lie in the 10 % of patches with the largest
+bench/QUALITY.md 77-89 % of k-center's picks lie in the 10 % of patches with the largest
 k-NN radius). :func:`knn_radius` measures that isolation so the selection can keep coverage
 inside the typical part of a pool (``select.coverage_trim``).
 """
