@@ -16,3 +16,10 @@ case $1 in
      nice -n 10 tripled-fast bench-quality $C --methods random,tripled --budgets 0.0025,0.005 --seeds 4,5,6,7 ;;
   report) tripled-fast bench-quality $C --methods $ALL --budgets 0.0025,0.005,0.01,0.02 --seeds 0,1,2,3,4,5,6,7 --report-only ;;
 esac
+# added after the first report: a 5 % column (2 seeds), to tell whether 2 % is at most half of
+# random's equal-quality budget on Set5:   run_c1600.sh 5a  and  run_c1600.sh 5b, then report5
+case $1 in
+  5a) nice -n 10 tripled-fast bench-quality $C --methods random,tripled --budgets 0.05 --seeds 0,1 ;;
+  5b) nice -n 10 tripled-fast bench-quality $C --methods kmeans,kcenter --budgets 0.05 --seeds 0,1 ;;
+  report5) tripled-fast bench-quality $C --methods $ALL --budgets 0.0025,0.005,0.01,0.02,0.05 --seeds 0,1,2,3,4,5,6,7 --report-only ;;
+esac
