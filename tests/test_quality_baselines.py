@@ -96,3 +96,13 @@ def test_adopt_keeps_coverage_baselines_of_the_same_split_only(tmp_path) -> None
         args + ["--out", str(tmp_path / "b"), "--set", "baseline_split=pool"]))
     assert adopt_baseline_runs(blind, tmp_path / "old", log=logs.append) == 3
     assert sorted(p.name.split("_")[0] for p in (tmp_path / "b" / "runs").iterdir()) == ["kcenter", "kmeans", "random"]
+
+
+def test_the_config_rejects_an_unknown_split() -> None:
+    from tripled_fast.config import ConfigError
+    from tripled_fast.quality.harness import BASELINE_SPLITS, QualityConfig
+
+    assert BASELINE_SPLITS == ("tasks", "pool")
+    assert QualityConfig.from_dict({"baseline_split": "pool"}).baseline_split == "pool"
+    with pytest.raises(ConfigError, match=r"baseline_split: expected one of \['tasks', 'pool'\], got 'task'"):
+        QualityConfig.from_dict({"baseline_split": "task"})
