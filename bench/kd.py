@@ -31,7 +31,7 @@ from tripled_fast.data.decode import decode_image
 from tripled_fast.data.degrade import apply_degradation
 from tripled_fast.data.sources import list_images
 from tripled_fast.kd.autoencoder import train_clean_autoencoder
-from tripled_fast.kd.flops import model_cost
+from tripled_fast.metrics.cost import model_cost
 from tripled_fast.kd.slkd import distill_model, precompute_teachers, train_student_alone
 from tripled_fast.kd.students import infer_arch, make_student
 from tripled_fast.metrics.evaluate import evaluate_pairs

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from tripled_fast.kd.flops import conv2d_flops, count_flops, count_params, model_cost
+from tripled_fast.metrics.cost import conv2d_flops, count_flops, count_params, model_cost
 from tripled_fast.train.archs import build_model
 
 

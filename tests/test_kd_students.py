@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from tripled_fast.kd.flops import count_flops, count_params
+from tripled_fast.metrics.cost import count_flops, count_params
 from tripled_fast.kd.slkd import forward_with_taps
 from tripled_fast.kd.students import default_taps, infer_arch, make_student, student_kwargs
 from tripled_fast.train.archs import build_model, load_kair_dncnn

@@ -1107,7 +1107,7 @@ def run_kd(cfg: KDConfig) -> dict[str, Any]:
     from safetensors.torch import save_file
 
     from tripled_fast.config import EvalConfig
-    from tripled_fast.kd.flops import model_cost
+    from tripled_fast.metrics.cost import model_cost
     from tripled_fast.kd.students import infer_arch, make_student
     from tripled_fast.metrics.evaluate import evaluate_pairs
     from tripled_fast.runfiles import atomic_path, atomic_write_json

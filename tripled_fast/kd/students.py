@@ -11,7 +11,7 @@ fewer blocks and narrower channels:
 
 With ``max_ratio`` set (default 0.2), :func:`make_student` additionally narrows the student
 until both its parameter count and its FLOPs are at most ``max_ratio`` of the teacher's (measured
-with :func:`tripled_fast.kd.flops.count_flops` on a ``64 x 64`` probe), i.e. >= 80 % compression.
+with :func:`tripled_fast.metrics.cost.count_flops` on a ``64 x 64`` probe), i.e. >= 80 % compression.
 
 **Feature taps** (:func:`default_taps`) name the modules whose outputs are distilled:
 
@@ -29,7 +29,7 @@ from typing import Any
 
 from torch import nn
 
-from tripled_fast.kd.flops import count_flops, count_params
+from tripled_fast.metrics.cost import count_flops, count_params
 from tripled_fast.train.archs import ARCHS, DnCNN, NAFNet, build_model
 
 __all__ = [

@@ -99,7 +99,7 @@ def cpu_compile_seconds(model: nn.Module) -> float:
 def cpu_step_seconds(model: nn.Module, batch_shape: tuple[int, int, int, int]) -> float:
     """Predicted eager CPU seconds of one training step (forward + backward) on ``batch_shape``
     ``(N, C, H, W)``: ``3 x`` forward FLOPs at :data:`CPU_TRAIN_FLOPS_PER_THREAD` per torch thread."""
-    from ..kd.flops import count_flops
+    from ..metrics.cost import count_flops
 
     flops = count_flops(model, batch_shape)
     return 3.0 * flops / (CPU_TRAIN_FLOPS_PER_THREAD * max(1, torch.get_num_threads()))
