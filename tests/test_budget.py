@@ -382,3 +382,54 @@ def test_coverage_trim_keeps_coverage_out_of_the_isolated_tail() -> None:
     assert full.selected.size == 195
     with pytest.raises(ValueError, match="coverage_trim"):
         _select(feats, assign, budget=5, coverage_trim=1.0)
+
+
+def test_image_cap_limits_each_image_to_its_share_of_the_budget() -> None:
+    rng = np.random.default_rng(4)
+    # image "a": 100 scattered patches (k-center favours them); "b", "c", "d": 100 tight patches each
+    centres = rng.normal(size=(4, 8)) * 3.0
+    spread = np.array([3.0, 1.0, 1.0, 1.0])
+    which = np.repeat(np.arange(4), 100)
+    feats = (centres[which] + rng.normal(size=(400, 8)) * spread[which, None]).astype(np.float32)
+    image = np.array(["a", "b", "c", "d"])[which]
+    assign = np.zeros(400, np.int64)
+    complexity = rng.random(400)
+    plain = _select(feats, assign, complexity=complexity, budget=20, complexity_weight=0.1)
+    assert (which[plain.selected] == 0).sum() > 5
+    capped = select_subset(task=np.array(["sr"] * 400), complexity=complexity, uncertainty=rng.random(400),
+                           features=feats, assign=assign, seed=0, image=image,
+                           cfg=SelectConfig(budget=20, complexity_weight=0.1, image_cap=True))
+    # ceil(20 * 100 / 400) = 5 per image, and the caps sum to the budget: exactly 5 each
+    assert np.bincount(which[capped.selected]).tolist() == [5, 5, 5, 5]
+    # the complexity picks keep to the cap as well: make image a's patches the most complex
+    cx = complexity + (which == 0) * 10.0
+    heavy = select_subset(task=np.array(["sr"] * 400), complexity=cx, uncertainty=rng.random(400),
+                          features=feats, assign=assign, seed=0, image=image,
+                          cfg=SelectConfig(budget=20, complexity_weight=0.5, image_cap=True))
+    assert np.bincount(which[heavy.selected]).tolist() == [5, 5, 5, 5]
+    # off (the default): the image labels change nothing
+    same = select_subset(task=np.array(["denoise"] * 400), complexity=complexity, uncertainty=rng.random(400),
+                         features=feats, assign=assign, seed=0, image=image,
+                         cfg=SelectConfig(budget=20, complexity_weight=0.1))
+    assert same.selected.tolist() == plain.selected.tolist()
+    with pytest.raises(ValueError, match="image_cap"):
+        _select(feats, assign, budget=20, image_cap=True)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(2, 200), n_images=st.integers(1, 30), frac=st.floats(0.01, 0.9),
+       n_clusters=st.integers(1, 5), n_tasks=st.integers(1, 3), seed=st.integers(0, 10**6),
+       cw=st.sampled_from([0.0, 0.3, 1.0]), quotas=st.sampled_from(["tasks", "clusters"]))
+def test_image_cap_invariants(n, n_images, frac, n_clusters, n_tasks, seed, cw, quotas) -> None:
+    rng = np.random.default_rng(seed)
+    feats = rng.normal(size=(n, 8)).astype(np.float32)
+    image = rng.integers(0, n_images, size=n)
+    task = np.array(["derain", "denoise", "sr"])[rng.integers(0, n_tasks, size=n)]
+    sel = select_subset(task=task, complexity=rng.random(n), uncertainty=rng.random(n), features=feats,
+                        assign=rng.integers(0, n_clusters, size=n), seed=seed, image=image,
+                        cfg=SelectConfig(budget=frac, complexity_weight=cw, quotas=quotas, image_cap=True))
+    budget = resolve_budget(frac, n)
+    assert sel.selected.size == budget and np.unique(sel.selected).size == budget
+    counts = np.bincount(image[sel.selected], minlength=n_images)
+    cap = -(-np.bincount(image, minlength=n_images) * budget // n)
+    assert (counts <= cap).all()   # distinct random features: the caps are never overridden

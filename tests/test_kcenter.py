@@ -17,25 +17,39 @@ from tripled_fast.select.kcenter import kcenter_greedy
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _brute_force(x: np.ndarray, k: int, initial=(), candidates=None) -> list[int]:
-    """Reference: full float64 distance matrix, farthest-first, lowest index on ties."""
+def _brute_force(x: np.ndarray, k: int, initial=(), candidates=None, groups=None, room=None) -> list[int]:
+    """Reference: full float64 distance matrix, farthest-first, lowest index on ties; with
+    ``groups`` / ``room``, rows of a group whose room is used up are passed over."""
     x = x.astype(np.float64)
     n = x.shape[0]
     cand = np.arange(n) if candidates is None else np.sort(np.asarray(candidates))
+    left = None if room is None else np.array(room)
     d = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
     centres = list(initial)
     picks: list[int] = []
+
+    def allowed() -> np.ndarray:
+        return np.ones(cand.size, bool) if left is None else left[groups[cand]] > 0
+
     if not centres:
         mean = x[cand].mean(0)
         first = int(cand[np.argmin(((x[cand] - mean) ** 2).sum(1))])
+        if left is not None and left[groups[first]] == 0:  # then the lowest allowed index
+            first = int(cand[np.flatnonzero(allowed())[0]])
         centres.append(first)
         picks.append(first)
+        if left is not None:
+            left[groups[first]] -= 1
     while len(picks) < k:
-        mind = d[np.ix_(cand, centres)].min(1)
-        mind[np.isin(cand, centres)] = -1
+        mind = d[np.ix_(cand, centres)].min(1) if centres else np.full(cand.size, np.inf)
+        mind[np.isin(cand, centres) | ~allowed()] = -1
+        if mind.max() < 0:
+            break
         nxt = int(cand[np.argmax(mind)])
         centres.append(nxt)
         picks.append(nxt)
+        if left is not None:
+            left[groups[nxt]] -= 1
     return picks
 
 
@@ -54,6 +68,37 @@ def test_matches_brute_force(backend: str) -> None:
         got = kcenter_greedy(x, 12, seed=0, initial=init, candidates=cand, backend=backend, chunk=9)
         assert got.tolist() == _brute_force(x, 12, initial=init.tolist(), candidates=cand)
         assert set(got) <= set(cand.tolist()) and not set(got) & set(init.tolist())
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.usefixtures("one_torch_thread")
+def test_group_room_caps_the_picks_per_group(backend: str) -> None:
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=(90, 5)).astype(np.float32)
+        groups = rng.integers(0, 4, size=90)
+        room = np.array([3, 0, 4, 2])
+        got = kcenter_greedy(x, 9, seed=0, backend=backend, chunk=13, groups=groups, room=room)
+        assert got.tolist() == _brute_force(x, 9, groups=groups, room=room)
+        assert np.array_equal(np.bincount(groups[got], minlength=4), room)  # room sums to k: all used
+        # with initial centres and candidates; the room runs out before k: fewer picks
+        init = rng.choice(90, size=3, replace=False)
+        cand = rng.choice(90, size=50, replace=False)
+        small = np.array([1, 2, 0, 1])
+        got = kcenter_greedy(x, 8, seed=0, initial=init, candidates=cand, backend=backend,
+                             groups=groups, room=small)
+        assert got.tolist() == _brute_force(x, 8, initial=init.tolist(), candidates=cand, groups=groups, room=small)
+        assert got.size <= 4 and (np.bincount(groups[got], minlength=4) <= small).all()
+        # room that never binds: plain greedy
+        plain = kcenter_greedy(x, 9, seed=0, backend=backend)
+        wide = kcenter_greedy(x, 9, seed=0, backend=backend, groups=groups, room=np.full(4, 9))
+        assert wide.tolist() == plain.tolist()
+    with pytest.raises(ValueError, match="groups and room"):
+        kcenter_greedy(x, 2, seed=0, groups=groups)
+    with pytest.raises(ValueError, match="room expected"):
+        kcenter_greedy(x, 2, seed=0, groups=groups, room=np.array([1, 1]))
+    with pytest.raises(ValueError, match="groups expected"):
+        kcenter_greedy(x, 2, seed=0, groups=groups[:10], room=room)
 
 
 def test_ties_lowest_index_and_duplicates() -> None:

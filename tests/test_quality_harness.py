@@ -158,8 +158,8 @@ def test_per_source_means_split_an_all_in_one_test_set() -> None:
     assert per_source_means(rows[:2]) == {} and per_source_means([]) == {}
 
 
-def test_records_made_before_coverage_trim_keep_their_run_keys() -> None:
-    """A committed validation folder's record names embed run keys made before the option existed."""
+def test_records_made_before_coverage_trim_and_image_cap_keep_their_run_keys() -> None:
+    """A committed validation folder's record names embed run keys made before the options existed."""
     import yaml
 
     from tripled_fast.quality.harness import QualityConfig, run_key
@@ -176,3 +176,8 @@ def test_records_made_before_coverage_trim_keep_their_run_keys() -> None:
                                        "select": {"coverage_trim": 0.2}})
     assert run_key(trimmed, "tripled", 0.0025, 0) != run_key(cfg, "tripled", 0.0025, 0)
     assert run_key(trimmed, "random", 0.0025, 0) == run_key(cfg, "random", 0.0025, 0)
+    assert cfg.select.image_cap is False
+    capped = QualityConfig.from_dict({**yaml.safe_load((folder / "config.yaml").read_text()),
+                                      "select": {"image_cap": True}})
+    assert run_key(capped, "tripled", 0.0025, 0) != run_key(cfg, "tripled", 0.0025, 0)
+    assert run_key(capped, "kcenter", 0.0025, 0) == run_key(cfg, "kcenter", 0.0025, 0)

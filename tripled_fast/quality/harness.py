@@ -93,7 +93,8 @@ BASELINE_SPLITS = typing.get_args(typing.get_type_hints(QualityConfig)["baseline
 @dataclass
 class PoolScan:
     """The scanned pool: ``features (N, D)`` float32, per-patch ``task``, ``complexity``, the
-    pack prefix holding all ``N`` patch pairs (row = patch id), ``color`` and ``scale``."""
+    pack prefix holding all ``N`` patch pairs (row = patch id), ``color`` and ``scale``;
+    ``image``: per-patch source image id (``select.image_cap``), None when not known."""
 
     features: np.ndarray
     task: np.ndarray
@@ -103,6 +104,7 @@ class PoolScan:
     scale: int
     run_dir: Path
     note: str = ""
+    image: Optional[np.ndarray] = None
 
     @property
     def n(self) -> int:
@@ -136,10 +138,12 @@ def scan_pool(cfg: QualityConfig, pool: list, device: str, log: Log = print) -> 
         # path as given (relative to the working directory)
         pack = next((p for p in ([stored] if stored.is_absolute() else [cached.parent / stored, stored])
                      if pack_exists(p)), stored)
+        manifest = cached.parent / "manifest.parquet"
         if pack_exists(pack):
+            image = np.asarray(mf.column(mf.read_manifest(manifest), "image_id")) if manifest.exists() else None
             return PoolScan(features=np.asarray(z["features"], np.float32), task=z["task"],
                             complexity=z["complexity"], pack=pack, color=str(z["color"]), scale=int(z["scale"]),
-                            run_dir=cached.parent, note=str(z["note"]))
+                            run_dir=cached.parent, note=str(z["note"]), image=image)
         log(f"quality: {pack}: pool pack missing, rebuilding it from the cached stages")
     rcfg = RunConfig(run_dir=str(Path(cfg.out_dir) / "cache"), seed=cfg.data_seed,
                      data=DataConfig(sources=cfg.pool, color=cfg.color), tiles=cfg.tiles,  # type: ignore[arg-type]
@@ -191,8 +195,8 @@ def scan_pool(cfg: QualityConfig, pool: list, device: str, log: Log = print) -> 
             np.savez(fh, features=feats.astype(np.float16), task=task, complexity=complexity,
                      pack=str(prefix.relative_to(run.root)),
                      color=color, scale=scale, note=note)
-    return PoolScan(features=feats, task=task, complexity=complexity,
-                    pack=prefix, color=color, scale=scale, run_dir=run.root, note=note)
+    return PoolScan(features=feats, task=task, complexity=complexity, pack=prefix, color=color, scale=scale,
+                    run_dir=run.root, note=note, image=np.asarray(mf.column(table, "image_id")))
 
 
 # ============================================================================ subsets
@@ -209,7 +213,7 @@ def tripled_selection(scan: PoolScan, budget: float, cfg: SelectConfig, seed: in
     unc = centroid_uncertainty(scan.features, km.centroids, km.assign)
     return select_subset(task=scan.task, complexity=scan.complexity, uncertainty=unc, features=scan.features,
                          assign=km.assign.astype(np.int64), cfg=dataclasses.replace(cfg, budget=float(count)),
-                         seed=seed)
+                         seed=seed, image=scan.image)
 
 
 def baseline_rows(method: str, scan: PoolScan, count: int, seed: int, split: str = "pool") -> np.ndarray:
@@ -357,7 +361,7 @@ _NOT_IDENTITY = ("methods", "budgets", "seeds", "out_dir", "tol_db")
 TRIPLED_ONLY_SECTIONS = ("select", "align")
 #: keys added after records existed, left out of a run's identity while at their "off" value, so
 #: the records made before them keep their run keys (section -> key -> neutral value)
-_NEUTRAL_WHEN_OFF = {"select": {"coverage_trim": 0.0}}
+_NEUTRAL_WHEN_OFF = {"select": {"coverage_trim": 0.0, "image_cap": False}}
 
 
 def _identity(cfg: QualityConfig, method: str) -> dict[str, Any]:

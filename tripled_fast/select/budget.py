@@ -197,14 +197,26 @@ def _sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _distinct_in_order(x: np.ndarray, order: np.ndarray, need: int, taken: np.ndarray,
-                       dup_d2: float | None) -> tuple[list[int], int]:
+                       dup_d2: float | None, group: np.ndarray | None = None,
+                       room: np.ndarray | None = None) -> tuple[list[int], int]:
     """Walk ``order`` (local indices) and accept up to ``need`` rows that are not near-duplicates
-    (squared distance <= ``dup_d2``) of ``taken`` rows or of rows accepted before them.
+    (squared distance <= ``dup_d2``) of ``taken`` rows or of rows accepted before them; with
+    ``group`` (per row of ``x``) and ``room`` (per group, decremented in place), a row whose
+    group has no room left is passed over.
 
     Returns the accepted local indices and the number of rows skipped as duplicates.
     """
     if dup_d2 is None:
-        return [int(i) for i in order[:need]], 0
+        if group is None:
+            return [int(i) for i in order[:need]], 0
+        accepted_nodup: list[int] = []
+        for i in order:
+            if len(accepted_nodup) == need:
+                break
+            if room[group[i]] > 0:
+                room[group[i]] -= 1
+                accepted_nodup.append(int(i))
+        return accepted_nodup, 0
     accepted: list[int] = []
     skipped = 0
     ref = x[taken] if taken.size else np.zeros((0, x.shape[1]), np.float32)
@@ -222,11 +234,15 @@ def _distinct_in_order(x: np.ndarray, order: np.ndarray, need: int, taken: np.nd
         for i in range(block.size):
             if len(accepted) + len(new) == need:
                 break
+            if group is not None and room[group[block[i]]] <= 0:
+                continue
             if not ok[i]:
                 skipped += 1
                 continue
             new.append(i)
             ok &= ~inner[i]
+            if group is not None:
+                room[group[block[i]]] -= 1
         accepted.extend(int(block[i]) for i in new)
         ref = np.concatenate([ref, xb[new]])
     return accepted, skipped
@@ -239,7 +255,7 @@ def _desc_order(score: np.ndarray, tie: np.ndarray) -> np.ndarray:
 
 def select_subset(*, task: np.ndarray, complexity: np.ndarray, uncertainty: np.ndarray,
                   features: np.ndarray, assign: np.ndarray, cfg: SelectConfig,
-                  seed: int) -> Selection:
+                  seed: int, image: np.ndarray | None = None) -> Selection:
     """Choose the distilled subset and its curriculum stages (see the module docstring).
 
     Args:
@@ -251,6 +267,7 @@ def select_subset(*, task: np.ndarray, complexity: np.ndarray, uncertainty: np.n
         cfg: budget, quotas, complexity_weight, dedup_threshold, stage1_fraction, stage2_pool, per_task,
             cross_task.
         seed: seeds the tie-breaking permutation of complexity orderings.
+        image: ``(N,)`` source image per patch (any hashable labels); needed by ``image_cap``.
 
     Returns:
         :class:`Selection`.
@@ -284,6 +301,17 @@ def select_subset(*, task: np.ndarray, complexity: np.ndarray, uncertainty: np.n
     if not math.isfinite(cfg.dedup_threshold):
         raise ValueError(f"select.dedup_threshold: expected a finite cosine, got {cfg.dedup_threshold}")
     budget = resolve_budget(cfg.budget, n)
+    img_code = img_room = None
+    if cfg.image_cap:
+        if image is None:
+            raise ValueError("select.image_cap: the patches' source images are needed (image=None)")
+        image = np.asarray(image)
+        if image.shape != (n,):
+            raise ValueError(f"select_subset: image expected shape ({n},), got {image.shape}")
+        _, img_code = np.unique(image, return_inverse=True)
+        img_code = img_code.astype(np.int64)
+        # each image may give its share of the budget rounded up: ceil(budget * n_image / n)
+        img_room = (np.bincount(img_code) * budget + n - 1) // n
     dup_d2 = None if cfg.dedup_threshold > 1.0 else max(2.0 * (1.0 - cfg.dedup_threshold), 0.0) + _DUP_EPS
     tie = np.random.default_rng(seed).permutation(n)
 
@@ -347,11 +375,17 @@ def select_subset(*, task: np.ndarray, complexity: np.ndarray, uncertainty: np.n
         if others.size:
             x = np.concatenate([x, _unit_rows(features, others)])
         ref = np.arange(m, x.shape[0], dtype=np.int64)
+        # image_cap: every pass that still tests duplicates keeps to the images' room (the last
+        # resort, accepting duplicates, ignores it, as it ignores distinctness)
+        img_x = None
+        if img_room is not None and dedup:
+            img_x = img_code[g.members] if not others.size else np.concatenate([img_code[g.members], img_code[others]])
         if not g.picks:
             n_cx = _round_half_up(cfg.complexity_weight * target)
             if n_cx:
                 cx_order = _desc_order(complexity[g.members], tie[g.members])
-                cx, skipped = _distinct_in_order(x, cx_order, n_cx, ref, d2)
+                cx, skipped = _distinct_in_order(x, cx_order, n_cx, ref, d2, group=img_x,
+                                                 room=None if img_x is None else img_room)
                 stats["duplicates_skipped"] += skipped
                 stats["complexity_picks"] += len(cx)
                 g.picks.extend(cx)
@@ -367,7 +401,10 @@ def select_subset(*, task: np.ndarray, complexity: np.ndarray, uncertainty: np.n
                 x, need, seed=seed, initial=np.concatenate([np.asarray(g.picks, np.int64), ref]),
                 candidates=cand,
                 stop_radius=None if d2 is None else math.sqrt(d2),
+                groups=img_x, room=None if img_x is None else img_room,
             )
+            if img_x is not None:
+                np.subtract.at(img_room, img_x[cov], 1)
             stats["coverage_picks"] += cov.size
             g.picks.extend(int(i) for i in cov)
         if len(g.picks) < target:

@@ -173,7 +173,8 @@ class _TorchRows:
 def kcenter_greedy(x: np.ndarray, k: int, *, seed: int, initial: np.ndarray | None = None,
                    candidates: np.ndarray | None = None, chunk: int = 65536,
                    backend: str = "auto", start: str = "mean",
-                   stop_radius: float | None = None) -> np.ndarray:
+                   stop_radius: float | None = None, groups: np.ndarray | None = None,
+                   room: np.ndarray | None = None) -> np.ndarray:
     """Greedy k-center: ``k`` new centres, each the candidate farthest from all earlier centres.
 
     Args:
@@ -191,10 +192,14 @@ def kcenter_greedy(x: np.ndarray, k: int, *, seed: int, initial: np.ndarray | No
             candidates' mean, ``"random"`` = a seeded uniform candidate.
         stop_radius: stop early (returning fewer than ``k``) once every remaining candidate lies
             within this Euclidean distance of a centre (used to skip near-duplicates).
+        groups: ``(N,)`` non-negative integer group per row of ``x`` (e.g. its source image);
+            with ``room``, a cap on the picks per group.
+        room: ``(G,)`` non-negative integers, the number of new centres each group may still
+            give (``G > groups.max()``); a group whose room is used up is never picked again.
 
     Returns:
         ``(k',)`` int64 indices into ``x`` in pick order, ``k' <= k`` (``k' < k`` only through
-        ``stop_radius``). Ties are broken by the lowest index.
+        ``stop_radius`` or when the groups' room runs out). Ties are broken by the lowest index.
     """
     if x.ndim != 2:
         raise ValueError(f"kcenter_greedy: expected an (N, D) array, got shape {x.shape}")
@@ -226,6 +231,17 @@ def kcenter_greedy(x: np.ndarray, k: int, *, seed: int, initial: np.ndarray | No
         raise ValueError(
             f"kcenter_greedy: asked for k={k} new centres but only {available} candidates are free"
         )
+    if (groups is None) != (room is None):
+        raise ValueError("kcenter_greedy: groups and room go together (give both or neither)")
+    left = None
+    if groups is not None:
+        g_all = np.asarray(groups)
+        left = np.asarray(room).astype(np.int64).copy()
+        if g_all.shape != (n,) or not np.issubdtype(g_all.dtype, np.integer) or (n and g_all.min() < 0):
+            raise ValueError(f"kcenter_greedy: groups expected ({n},) non-negative integers, got shape {g_all.shape}")
+        if left.ndim != 1 or (n and left.size <= int(g_all.max())) or (left < 0).any():
+            raise ValueError("kcenter_greedy: room expected one non-negative integer per group")
+        g_pos = g_all if rows is None else g_all[rows]  # group of each candidate position
     if k == 0:
         return np.zeros(0, dtype=np.int64)
 
@@ -262,16 +278,34 @@ def kcenter_greedy(x: np.ndarray, k: int, *, seed: int, initial: np.ndarray | No
     else:
         first = int(np.random.default_rng(seed).integers(m))
 
+    def close_group(grp: int) -> None:
+        """Exclude every candidate of a group whose room is used up."""
+        idx = np.flatnonzero(g_pos == grp)
+        min_d2[idx if name == "numpy" else data.torch.from_numpy(idx).to(data.device)] = _EXCLUDED
+
+    if left is not None:
+        for grp in np.flatnonzero(left == 0):
+            close_group(int(grp))
+        if first is not None and left[g_pos[first]] == 0:
+            first = None
+
     stop_d2 = None if stop_radius is None else float(stop_radius) ** 2
     picks: list[int] = []
     pos = first
     while len(picks) < k:
         if pos is None:
             pos = argmax(min_d2)
+            if top(min_d2, pos) < 0.0:  # every candidate is a centre or in a full group
+                break
             if stop_d2 is not None and top(min_d2, pos) <= stop_d2:
                 break
         picks.append(pos if rows is None else int(rows[pos]))
         data.update_pos(min_d2, pos)
         min_d2[pos] = _EXCLUDED
+        if left is not None:
+            grp = int(g_pos[pos])
+            left[grp] -= 1
+            if left[grp] == 0:
+                close_group(grp)
         pos = None
     return np.asarray(picks, dtype=np.int64)

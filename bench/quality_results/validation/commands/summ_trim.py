@@ -1,6 +1,6 @@
 """Tables of the coverage_trim validation (bench/QUALITY.md): PSNR on `holdout` per variant.
 
-usage: python summ_trim.py sr4|dn|sr4_long|dn_long   (run from the repository root)
+usage: python summ_trim.py sr4|dn|sr4_long|dn_long|rsr_f0|rsr_f3 (also the image_cap rows)   (run from the repository root)
 A variant's cells are the records of its folders; a cell measured twice must agree to 1e-6 dB.
 """
 import glob
@@ -15,18 +15,28 @@ SOURCES = {  # label -> (folders, method); committed folders, or runs/val for th
             "TripleD default (trim 0)": ([V + "sr4_v025_cw01", V + "sr4_cl1_cw01"], "tripled"),
             "TripleD trim 0.1": ([V + "sr4_trim01"], "tripled"),
             "TripleD trim 0.3": ([V + "sr4_trim03"], "tripled"),
-            "TripleD trim 0.5": ([V + "sr4_trim05"], "tripled")},
+            "TripleD trim 0.5": ([V + "sr4_trim05"], "tripled"),
+            "TripleD image_cap": ([V + "sr4_cap"], "tripled")},
     "dn": {"random": ([V + "dn_default", V + "dn_x"], "random"),
            "kcenter": ([V + "dn_default"], "kcenter"),
            "TripleD default (trim 0)": ([V + "dn_cl1_cw01", V + "dn_trim0"], "tripled"),
            "TripleD trim 0.1": ([V + "dn_trim01"], "tripled"),
            "TripleD trim 0.3": ([V + "dn_trim03"], "tripled"),
-           "TripleD trim 0.5": ([V + "dn_trim05"], "tripled")},
+           "TripleD trim 0.5": ([V + "dn_trim05"], "tripled"),
+           "TripleD image_cap": ([V + "dn_cap"], "tripled")},
     # longer training (commands/run_vlong.sh): kcenter is the TripleD selection with cw 0
     "sr4_long": {"random": ([V + "sr4_s1600"], "random"), "kcenter (= TripleD cw 0)": ([V + "sr4_s1600"], "kcenter"),
                  "TripleD default (cw 0.1)": ([V + "sr4_s1600"], "tripled")},
     "dn_long": {"random": ([V + "dn_s3200"], "random"), "kcenter (= TripleD cw 0)": ([V + "dn_s3200"], "kcenter"),
                 "TripleD default (cw 0.1)": ([V + "dn_s3200"], "tripled")},
+    # (d) real SR validation folds (commands/run_dval.sh): f0 holds out cam1_02, f3 cam2_09
+    **{f"rsr_f{k}": {"random": ([V + f"rsr_f{k}"], "random"), "kcenter (= TripleD cw 0)": ([V + f"rsr_f{k}"], "kcenter"),
+                     "TripleD default (cw 0.1)": ([V + f"rsr_f{k}"], "tripled"),
+                     "kcenter, features.on=lq": ([V + f"rsr_f{k}_lq"], "kcenter"),
+                     "TripleD, features.on=lq": ([V + f"rsr_f{k}_lq"], "tripled"),
+                     "kmeans": ([V + f"rsr_f{k}_cq"], "kmeans"),
+                     "TripleD, quotas=clusters": ([V + f"rsr_f{k}_cq"], "tripled"),
+                     "TripleD, image_cap": ([V + f"rsr_f{k}_cap"], "tripled")} for k in (0, 3)},
 }
 rows = {}
 for label, (folders, method) in SOURCES[sys.argv[1]].items():
