@@ -24,7 +24,12 @@ most complex patches trained 2.2 dB worse than a random 2 %), so the selection l
    With ``coverage_trim`` > 0 coverage picks only among the group's patches outside its
    ``coverage_trim`` fraction with the largest 10-NN radius (:mod:`tripled_fast.select.density`;
    plain k-center spends most picks on that isolated tail). Off by default: on the validation
-   splits it helped at the smallest budget and cost PSNR at the next (bench/QUALITY.md),
+   splits it helped at the smallest budget and cost PSNR at the next (bench/QUALITY.md).
+   With ``image_cap`` (needs ``image``, the source image of each patch) no image gives more than
+   its share of the budget rounded up, ``ceil(budget * n_image / N)``, to the complexity and
+   coverage picks (on a pool of a few photos k-center spends most picks on the most atypical
+   one); only the last resort that accepts duplicates may exceed it. Off by default (its
+   validation: bench/QUALITY.md, Defaults).
 4. per group, the ``stage1_fraction`` of its picks with the lowest complexity (easy
    representatives) form curriculum stage 1; the others are provisional stage 2. The stage-2
    candidate pool adds, per group, the next most complex / uncertain unselected patches, to
