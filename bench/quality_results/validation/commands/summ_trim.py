@@ -12,7 +12,7 @@ V = "bench/quality_results/validation/"
 SOURCES = {  # label -> (folders, method); committed folders, or runs/val for this session's runs
     "sr4": {"random": ([V + "sr4_v025", V + "sr4_default"], "random"),
             "kcenter": ([V + "sr4_v025", V + "sr4_default"], "kcenter"),
-            "TripleD default (trim 0)": ([V + "sr4_v025_cw01", V + "sr4_cl1_cw01"], "tripled"),
+            "TripleD default (trim 0)": ([V + "sr4_v025_cw01", V + "sr4_cl1_cw01", V + "sr4_default_s47"], "tripled"),
             "TripleD trim 0.1": ([V + "sr4_trim01"], "tripled"),
             "TripleD trim 0.3": ([V + "sr4_trim03"], "tripled"),
             "TripleD trim 0.5": ([V + "sr4_trim05"], "tripled"),

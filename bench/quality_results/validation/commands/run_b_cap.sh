@@ -1,0 +1,10 @@
+#!/bin/bash
+# 2026-12-02 (fifth session): select.image_cap=true on the (b) validation split with the NAFNet
+# (the same cells as run_b_naf.sh; the scan cache was copied from runs/val/allinone_naf).
+# usage: run_b_cap.sh SEED   (one process per seed, 1 thread each)
+cd /work/main && . /root/venv/bin/activate
+export OMP_NUM_THREADS=1
+DEG="--degrade noise:sigma=25 --degrade blur:sigma=1.5 --degrade jpeg:quality=20 --degrade lowlight --degrade haze --degrade rain"
+NAF=(--set train.arch=nafnet --set 'train.arch_kwargs={width: 8, enc_blocks: [1, 1, 1], middle_blocks: 1, dec_blocks: [1, 1, 1]}')
+V="../shared/data/pool/Urban100_HR_first50 $DEG --holdout 0.2 --patch 64 --stride 64 --budgets 0.005,0.01 --seeds $1 --steps 400 --batch 16"
+nice -n 10 tripled-fast bench-quality $V "${NAF[@]}" --methods tripled --set select.image_cap=true --out runs/val/allinone_naf_cap
