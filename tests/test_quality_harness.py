@@ -60,6 +60,12 @@ def test_harness_end_to_end(folders, tmp_path) -> None:
     # a rerun trains nothing: every run comes from its cached record, identical numbers
     again = run_quality(cfg, report_only=True, log=lambda s: None)
     assert again["runs"] == runs
+    # the cached scan knows each patch's source photo (its GT file), for select.image_cap
+    from tripled_fast.data.sources import collect_pairs
+    from tripled_fast.quality.harness import scan_pool
+    scan = scan_pool(cfg, collect_pairs(cfg.pool), "cpu", log=lambda s: None)
+    assert scan.image is not None and len(scan.image) == 36
+    assert sorted(Path(p).name for p in set(scan.image)) == [f"pool{i}.png" for i in range(4)]
     # the report folder can move: the cached scan names its pool pack relative to the folder, and a
     # missing pack is rebuilt from the cached stages (one more seed trains only the new runs)
     moved = tmp_path / "moved"

@@ -373,7 +373,7 @@ def select_stage(run: RunDir, cfg: RunConfig, key: str, log: Log) -> str:
     sel = select_subset(task=mf.column(table, "task"), complexity=mf.column(table, "complexity"),
                         uncertainty=mf.column(table, "uncertainty"), features=feats,
                         assign=mf.column(table, "cluster"), cfg=cfg.select, seed=cfg.seed,
-                        image=mf.column(table, "image_id"))
+                        image=mf.column(table, "gt_path"))
     budget = resolve_budget(cfg.select.budget, n)
     stage = np.zeros(n, np.int8)
     stage[sel.stage2_candidates] = mf.STAGE_TWO_CANDIDATE

@@ -94,7 +94,8 @@ BASELINE_SPLITS = typing.get_args(typing.get_type_hints(QualityConfig)["baseline
 class PoolScan:
     """The scanned pool: ``features (N, D)`` float32, per-patch ``task``, ``complexity``, the
     pack prefix holding all ``N`` patch pairs (row = patch id), ``color`` and ``scale``;
-    ``image``: per-patch source image id (``select.image_cap``), None when not known."""
+    ``image``: per-patch source photo, its GT file (``select.image_cap``; the degraded copies of
+    one clean photo are one source), None when not known."""
 
     features: np.ndarray
     task: np.ndarray
@@ -140,7 +141,7 @@ def scan_pool(cfg: QualityConfig, pool: list, device: str, log: Log = print) -> 
                      if pack_exists(p)), stored)
         manifest = cached.parent / "manifest.parquet"
         if pack_exists(pack):
-            image = np.asarray(mf.column(mf.read_manifest(manifest), "image_id")) if manifest.exists() else None
+            image = np.asarray(mf.column(mf.read_manifest(manifest), "gt_path")) if manifest.exists() else None
             return PoolScan(features=np.asarray(z["features"], np.float32), task=z["task"],
                             complexity=z["complexity"], pack=pack, color=str(z["color"]), scale=int(z["scale"]),
                             run_dir=cached.parent, note=str(z["note"]), image=image)
@@ -196,7 +197,7 @@ def scan_pool(cfg: QualityConfig, pool: list, device: str, log: Log = print) -> 
                      pack=str(prefix.relative_to(run.root)),
                      color=color, scale=scale, note=note)
     return PoolScan(features=feats, task=task, complexity=complexity, pack=prefix, color=color, scale=scale,
-                    run_dir=run.root, note=note, image=np.asarray(mf.column(table, "image_id")))
+                    run_dir=run.root, note=note, image=np.asarray(mf.column(table, "gt_path")))
 
 
 # ============================================================================ subsets

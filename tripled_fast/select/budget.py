@@ -25,10 +25,12 @@ most complex patches trained 2.2 dB worse than a random 2 %), so the selection l
    ``coverage_trim`` fraction with the largest 10-NN radius (:mod:`tripled_fast.select.density`;
    plain k-center spends most picks on that isolated tail). Off by default: on the validation
    splits it helped at the smallest budget and cost PSNR at the next (bench/QUALITY.md).
-   With ``image_cap`` (needs ``image``, the source image of each patch) no image gives more than
-   its share of the budget rounded up, ``ceil(budget * n_image / N)``, to the complexity and
-   coverage picks (on a pool of a few photos k-center spends most picks on the most atypical
-   one); only the last resort that accepts duplicates may exceed it. Off by default (its
+   With ``image_cap`` (needs ``image``, the source photo of each patch - the harness and the
+   pipeline pass its GT file, so the degraded copies of one clean photo are one source) no photo
+   gives more than its share of the budget rounded up, ``ceil(budget * n_photo / N)``, to the
+   complexity and coverage picks (on a pool of a few photos k-center spends most picks on the
+   most atypical one); only the last resort that accepts duplicates may exceed it (and the stage-2
+   candidates, which training re-ranks by loss, are not capped). Off by default (its
    validation: bench/QUALITY.md, Defaults).
 4. per group, the ``stage1_fraction`` of its picks with the lowest complexity (easy
    representatives) form curriculum stage 1; the others are provisional stage 2. The stage-2
@@ -272,7 +274,8 @@ def select_subset(*, task: np.ndarray, complexity: np.ndarray, uncertainty: np.n
         cfg: budget, quotas, complexity_weight, dedup_threshold, stage1_fraction, stage2_pool, per_task,
             cross_task.
         seed: seeds the tie-breaking permutation of complexity orderings.
-        image: ``(N,)`` source image per patch (any hashable labels); needed by ``image_cap``.
+        image: ``(N,)`` source photo per patch (any labels numpy can sort, e.g. GT paths); needed
+            by ``image_cap``.
 
     Returns:
         :class:`Selection`.

@@ -1,6 +1,7 @@
 #!/bin/bash
 # 2026-12-02 (fifth session): select.image_cap=true on the (b) validation split with the NAFNet
-# (the same cells as run_b_naf.sh; the scan cache was copied from runs/val/allinone_naf).
+# (the same cells as run_b_naf.sh; the scan cache was copied from runs/val/allinone_naf). Run twice:
+# first when the cap counted image ids (records moved to allinone_naf_cap_pairs), then GT files.
 # usage: run_b_cap.sh SEED   (one process per seed, 1 thread each)
 cd /work/main && . /root/venv/bin/activate
 export OMP_NUM_THREADS=1

@@ -18,20 +18,21 @@ DEG="--degrade noise:sigma=25 --degrade blur:sigma=1.5 --degrade jpeg:quality=20
 NAF=(--set train.arch=nafnet --set 'train.arch_kwargs={width: 8, enc_blocks: [1, 1, 1], middle_blocks: 1, dec_blocks: [1, 1, 1]}')
 B="../shared/data/pool/Urban100_HR_first50 $DEG --test ../shared/data/denoise/CBSD68 --max-test-images 10 \
    --patch 64 --stride 64 --steps 400 --batch 16 --out runs/quality/allinone_naf"
-Q="nice -n 10 tripled-fast bench-quality"
+Q="nice -n 10 tripled-fast bench-quality --set select.image_cap=true"   # explicit: the same run key as the default on
 case $1 in
   1) $Q $D --methods tripled --budgets 0.005,0.01 --seeds 0,1,2,3,4,5,6,7
      $Q $D --methods tripled --budgets 0.02 --seeds 0,1
      $Q $C --methods tripled --budgets 0.0025,0.005 --seeds 0,1,2,3,4,5,6,7
      $Q $C --methods tripled --budgets 0.01,0.02 --seeds 0,1
-     $Q $B "${NAF[@]}" --methods tripled --budgets 0.0025,0.005 --seeds 0,1,2,3 ;;
+     $Q $B "${NAF[@]}" --methods tripled --budgets 0.0025,0.005 --seeds 0,1,2,3
+     $Q $B "${NAF[@]}" --methods tripled --budgets 0.01,0.02 --seeds 0 ;;
   2) $Q $A --methods tripled --budgets 0.001,0.0025 --seeds 0,1,2,3,4,5,6,7
      $Q $A --methods tripled --budgets 0.005,0.01,0.02 --seeds 0,1
      $Q $B "${NAF[@]}" --methods tripled --budgets 0.0025,0.005 --seeds 4,5,6,7
-     $Q $B "${NAF[@]}" --methods tripled --budgets 0.01,0.02 --seeds 0,1,2 ;;
+     $Q $B "${NAF[@]}" --methods tripled --budgets 0.01,0.02 --seeds 1,2 ;;
   report)
-     tripled-fast bench-quality $D --methods full,random,kmeans,kcenter,tripled --budgets 0.005,0.01,0.02 --seeds 0,1,2,3,4,5,6,7 --report-only
-     tripled-fast bench-quality $C --methods full,random,kmeans,kcenter,tripled --budgets 0.0025,0.005,0.01,0.02 --seeds 0,1,2,3,4,5,6,7 --report-only
-     tripled-fast bench-quality $A --methods full,random,kmeans,kcenter,tripled --budgets 0.001,0.0025,0.005,0.01,0.02 --seeds 0,1,2,3,4,5,6,7 --report-only
-     tripled-fast bench-quality $B "${NAF[@]}" --methods full,random,kmeans,kcenter,tripled --budgets 0.0025,0.005,0.01,0.02 --seeds 0,1,2,3,4,5,6,7 --report-only ;;
+     tripled-fast bench-quality --set select.image_cap=true $D --methods full,random,kmeans,kcenter,tripled --budgets 0.005,0.01,0.02 --seeds 0,1,2,3,4,5,6,7 --report-only
+     tripled-fast bench-quality --set select.image_cap=true $C --methods full,random,kmeans,kcenter,tripled --budgets 0.0025,0.005,0.01,0.02 --seeds 0,1,2,3,4,5,6,7 --report-only
+     tripled-fast bench-quality --set select.image_cap=true $A --methods full,random,kmeans,kcenter,tripled --budgets 0.001,0.0025,0.005,0.01,0.02 --seeds 0,1,2,3,4,5,6,7 --report-only
+     tripled-fast bench-quality --set select.image_cap=true $B "${NAF[@]}" --methods full,random,kmeans,kcenter,tripled --budgets 0.0025,0.005,0.01,0.02 --seeds 0,1,2,3,4,5,6,7 --report-only ;;
 esac
