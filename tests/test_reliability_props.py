@@ -117,3 +117,14 @@ def test_manifest_roundtrip_and_column_checks(tmp_path, rows, extra):
             raise ValueError("patch_id must equal the row index")
     with pytest.raises(ValueError, match="unexpected"):
         mf.new_manifest({**cols, "bogus": [0] * n})
+
+
+def test_unknown_key_error_stays_on_one_line():
+    """Found by the property test above: a key with a newline (or a non-string key next to a
+    string one) must still give a one-line error naming it."""
+    for d, shown in (({"data": {"\n": None}}, "data.'\\n'"), ({"data": {3: 1, "x": 2}}, "data.3"),
+                     ({"data": {" pad": 1}}, "data.' pad'")):
+        with pytest.raises(ConfigError) as info:
+            RunConfig.from_dict(d)
+        msg = str(info.value)
+        assert "\n" not in msg and msg.startswith(f"unknown config key {shown} (allowed: ")

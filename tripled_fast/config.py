@@ -91,12 +91,12 @@ class StrictConfig:
         data = dict(data or {})
         hints = typing.get_type_hints(cls)
         names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
+        unknown = sorted(set(data) - names, key=str)
         if unknown:
             prefix = f"{where}." if where else ""
-            raise ConfigError(
-                f"unknown config key {prefix}{unknown[0]!s} (allowed: {', '.join(sorted(names))})"
-            )
+            key = str(unknown[0])
+            shown = key if key and key.isprintable() and key.strip() == key else repr(key)  # one line
+            raise ConfigError(f"unknown config key {prefix}{shown} (allowed: {', '.join(sorted(names))})")
         kwargs = {}
         for name, value in data.items():
             key = f"{where}.{name}" if where else name
