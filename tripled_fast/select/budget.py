@@ -312,13 +312,13 @@ def select_subset(*, task: np.ndarray, complexity: np.ndarray, uncertainty: np.n
     img_code = img_room = None
     if cfg.image_cap:
         if image is None:
-            raise ValueError("select.image_cap: the patches' source images are needed (image=None)")
+            raise ValueError("select.image_cap: expected each patch's source photo (image), got None")
         image = np.asarray(image)
         if image.shape != (n,):
             raise ValueError(f"select_subset: image expected shape ({n},), got {image.shape}")
         _, img_code = np.unique(image, return_inverse=True)
         img_code = img_code.astype(np.int64)
-        # each image may give its share of the budget rounded up: ceil(budget * n_image / n)
+        # each photo may give its share of the budget rounded up: ceil(budget * n_photo / n)
         img_room = (np.bincount(img_code) * budget + n - 1) // n
     dup_d2 = None if cfg.dedup_threshold > 1.0 else max(2.0 * (1.0 - cfg.dedup_threshold), 0.0) + _DUP_EPS
     tie = np.random.default_rng(seed).permutation(n)

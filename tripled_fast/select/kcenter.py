@@ -242,6 +242,8 @@ def kcenter_greedy(x: np.ndarray, k: int, *, seed: int, initial: np.ndarray | No
         if left.ndim != 1 or (n and left.size <= int(g_all.max())) or (left < 0).any():
             raise ValueError("kcenter_greedy: room expected one non-negative integer per group")
         g_pos = g_all if rows is None else g_all[rows]  # group of each candidate position
+        by_group = np.argsort(g_pos, kind="stable")     # candidate positions, grouped
+        g_start = np.searchsorted(g_pos[by_group], np.arange(left.size + 1))
     if k == 0:
         return np.zeros(0, dtype=np.int64)
 
@@ -280,7 +282,7 @@ def kcenter_greedy(x: np.ndarray, k: int, *, seed: int, initial: np.ndarray | No
 
     def close_group(grp: int) -> None:
         """Exclude every candidate of a group whose room is used up."""
-        idx = np.flatnonzero(g_pos == grp)
+        idx = by_group[g_start[grp]:g_start[grp + 1]]
         min_d2[idx if name == "numpy" else data.torch.from_numpy(idx).to(data.device)] = _EXCLUDED
 
     if left is not None:
