@@ -10,7 +10,8 @@ NAF=(--set train.arch=nafnet --set 'train.arch_kwargs={width: 8, enc_blocks: [1,
 V="../shared/data/pool/Urban100_HR_first50 $DEG --holdout 0.2 --patch 64 --stride 64 --budgets 0.005,0.01 --seeds $1 --steps 400 --batch 16"
 [ "$1" != base ] && nice -n 10 tripled-fast bench-quality $V "${NAF[@]}" --methods tripled --set select.image_cap=true --out runs/val/allinone_naf_cap
 # second call (same session): seeds 2 and 3 for the cap, the default and random on the same split,
-#   run_b_cap.sh 2,3   and   run_b_cap.sh base
+#   run_b_cap.sh 2,3   and   run_b_cap.sh base   (when the cap process finished, a second process ran
+#   base's last cells, --budgets 0.01 --seeds 3 --methods tripled,random, to use both cores)
 if [ "$1" = base ]; then
   V="../shared/data/pool/Urban100_HR_first50 $DEG --holdout 0.2 --patch 64 --stride 64 --budgets 0.005,0.01 --seeds 2,3 --steps 400 --batch 16"
   nice -n 10 tripled-fast bench-quality $V "${NAF[@]}" --methods random,tripled --out runs/val/allinone_naf

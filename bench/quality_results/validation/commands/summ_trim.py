@@ -1,6 +1,6 @@
 """Tables of the coverage_trim validation (bench/QUALITY.md): PSNR on `holdout` per variant.
 
-usage: python summ_trim.py sr4|dn|sr4_long|dn_long|rsr_f0|rsr_f3 (also the image_cap rows)   (run from the repository root)
+usage: python summ_trim.py sr4|dn|sr4_long|dn_long|rsr_f0|rsr_f3|b (also the image_cap rows)   (run from the repository root)
 A variant's cells are the records of its folders; a cell measured twice must agree to 1e-6 dB.
 """
 import glob
@@ -29,6 +29,10 @@ SOURCES = {  # label -> (folders, method); committed folders, or runs/val for th
                  "TripleD default (cw 0.1)": ([V + "sr4_s1600"], "tripled")},
     "dn_long": {"random": ([V + "dn_s3200"], "random"), "kcenter (= TripleD cw 0)": ([V + "dn_s3200"], "kcenter"),
                 "TripleD default (cw 0.1)": ([V + "dn_s3200"], "tripled")},
+    # (b) NAFNet validation split: the default and random (run_b_naf.sh, run_b_cap.sh base) and the cap
+    "b": {"random": ([V + "allinone_naf"], "random"), "TripleD default": ([V + "allinone_naf"], "tripled"),
+          "TripleD image_cap (per clean photo)": ([V + "allinone_naf_cap"], "tripled"),
+          "TripleD image_cap (per degraded copy, first version)": ([V + "allinone_naf_cap_pairs"], "tripled")},
     # (d) real SR validation folds (commands/run_dval.sh): f0 holds out cam1_02, f3 cam2_09
     **{f"rsr_f{k}": {"random": ([V + f"rsr_f{k}"], "random"), "kcenter (= TripleD cw 0)": ([V + f"rsr_f{k}"], "kcenter"),
                      "TripleD default (cw 0.1)": ([V + f"rsr_f{k}"], "tripled"),
