@@ -1,8 +1,9 @@
 #!/bin/bash
-# 2026-12-02 (fifth session): PREPARED, NOT RUN - for the case that select.image_cap becomes the
-# default (it was not adopted: bench/QUALITY.md). Then the TripleD cells of the test grids are
-# retrained (baselines unchanged: their run keys leave out the select section). Same settings and
-# seeds as each grid (run_seeds47.sh, run_b_naf*.sh).
+# 2026-12-02 (fifth session): for the case that select.image_cap becomes the default (not yet:
+# bench/QUALITY.md). Then the TripleD cells of the test grids are retrained (baselines unchanged:
+# their run keys leave out the select section). Same settings and seeds as each grid
+# (run_seeds47.sh, run_b_naf*.sh). Started in the background at the end of the session; nothing
+# from it is reported.
 # usage: run_cap_test.sh 1|2   (two processes, 1 thread each), then run_cap_test.sh report
 cd /work/main && . /root/venv/bin/activate
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
