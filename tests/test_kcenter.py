@@ -168,6 +168,13 @@ def test_triton_backend_matches_numpy_under_interpreter() -> None:
         "a = kcenter_greedy(x, 12, seed=0, backend='numpy', initial=[5, 9])\n"
         "b = kcenter_greedy(x, 12, seed=0, backend='triton', initial=[5, 9])\n"
         "assert a.tolist() == b.tolist(), (a, b)\n"
+        # per-group room (select.image_cap): closing a full group indexes the device tensor
+        "g = np.arange(300) % 5\n"
+        "r = np.array([3, 0, 4, 2, 3])\n"
+        "a = kcenter_greedy(x, 12, seed=0, backend='numpy', groups=g, room=r)\n"
+        "b = kcenter_greedy(x, 12, seed=0, backend='triton', groups=g, room=r)\n"
+        "assert a.tolist() == b.tolist(), (a, b)\n"
+        "assert np.bincount(g[b], minlength=5).tolist() == r.tolist()\n"
     )
     env = dict(os.environ, TRITON_INTERPRET="1", PYTHONPATH=str(ROOT))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
