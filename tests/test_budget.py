@@ -407,13 +407,15 @@ def test_image_cap_limits_each_image_to_its_share_of_the_budget() -> None:
                           features=feats, assign=assign, seed=0, image=image,
                           cfg=SelectConfig(budget=20, complexity_weight=0.5, image_cap=True))
     assert np.bincount(which[heavy.selected]).tolist() == [5, 5, 5, 5]
-    # off (the default): the image labels change nothing
+    # off: the image labels change nothing
     same = select_subset(task=np.array(["denoise"] * 400), complexity=complexity, uncertainty=rng.random(400),
                          features=feats, assign=assign, seed=0, image=image,
-                         cfg=SelectConfig(budget=20, complexity_weight=0.1))
+                         cfg=SelectConfig(budget=20, complexity_weight=0.1, image_cap=False))
     assert same.selected.tolist() == plain.selected.tolist()
-    with pytest.raises(ValueError, match="image_cap"):
-        _select(feats, assign, budget=20, image_cap=True)
+    # on (the default) with no source photos given: nothing to cap, the uncapped selection
+    assert SelectConfig().image_cap is True
+    assert _select(feats, assign, complexity=complexity, budget=20, complexity_weight=0.1,
+                   image_cap=True).selected.tolist() == plain.selected.tolist()
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -171,19 +171,23 @@ def test_records_made_before_coverage_trim_and_image_cap_keep_their_run_keys() -
     from tripled_fast.quality.harness import QualityConfig, run_key
 
     folder = Path(__file__).resolve().parents[1] / "bench/quality_results/validation/sr4_v025_cw01"
-    cfg = QualityConfig.from_dict(yaml.safe_load((folder / "config.yaml").read_text()))
+    raw = yaml.safe_load((folder / "config.yaml").read_text())
+    assert "image_cap" not in raw["select"] and "coverage_trim" not in raw["select"]
+    # written before both keys existed, so it ran without them (image_cap is on by default now)
+    raw["select"]["image_cap"] = False
+    cfg = QualityConfig.from_dict(raw)
     assert cfg.select.coverage_trim == 0.0
     names = sorted(p.name for p in (folder / "runs").glob("*.json"))
     assert len(names) == 16
     for name in names:
         method, budget, seed, key = name[:-5].split("_")
         assert run_key(cfg, method, float(budget[1:]), int(seed[1:])) == key, name
-    trimmed = QualityConfig.from_dict({**yaml.safe_load((folder / "config.yaml").read_text()),
-                                       "select": {"coverage_trim": 0.2}})
+    trimmed = QualityConfig.from_dict({**raw, "select": {**raw["select"], "coverage_trim": 0.2}})
     assert run_key(trimmed, "tripled", 0.0025, 0) != run_key(cfg, "tripled", 0.0025, 0)
     assert run_key(trimmed, "random", 0.0025, 0) == run_key(cfg, "random", 0.0025, 0)
-    assert cfg.select.image_cap is False
-    capped = QualityConfig.from_dict({**yaml.safe_load((folder / "config.yaml").read_text()),
-                                      "select": {"image_cap": True}})
+    # image_cap became the default after those records (read as off above, as they ran): turning it
+    # on is a new key for the TripleD runs and the same key for the baselines
+    assert cfg.select.image_cap is False and QualityConfig().select.image_cap is True
+    capped = QualityConfig.from_dict({**raw, "select": {**raw["select"], "image_cap": True}})
     assert run_key(capped, "tripled", 0.0025, 0) != run_key(cfg, "tripled", 0.0025, 0)
     assert run_key(capped, "kcenter", 0.0025, 0) == run_key(cfg, "kcenter", 0.0025, 0)

@@ -30,8 +30,9 @@ most complex patches trained 2.2 dB worse than a random 2 %), so the selection l
    gives more than its share of the budget rounded up, ``ceil(budget * n_photo / N)``, to the
    complexity and coverage picks (on a pool of a few photos k-center spends most picks on the
    most atypical one); only the last resort that accepts duplicates may exceed it (and the stage-2
-   candidates, which training re-ranks by loss, are not capped). Off by default (its
-   validation: bench/QUALITY.md, Defaults).
+   candidates, which training re-ranks by loss, are not capped). On by default (its
+   validation: bench/QUALITY.md, Defaults); a caller that passes no ``image`` gets the uncapped
+   selection, as there is no photo to cap.
 4. per group, the ``stage1_fraction`` of its picks with the lowest complexity (easy
    representatives) form curriculum stage 1; the others are provisional stage 2. The stage-2
    candidate pool adds, per group, the next most complex / uncertain unselected patches, to
@@ -274,8 +275,8 @@ def select_subset(*, task: np.ndarray, complexity: np.ndarray, uncertainty: np.n
         cfg: budget, quotas, complexity_weight, dedup_threshold, stage1_fraction, stage2_pool, per_task,
             cross_task.
         seed: seeds the tie-breaking permutation of complexity orderings.
-        image: ``(N,)`` source photo per patch (any labels numpy can sort, e.g. GT paths); needed
-            by ``image_cap``.
+        image: ``(N,)`` source photo per patch (any labels numpy can sort, e.g. GT paths), for
+            ``image_cap``; None = unknown, no cap.
 
     Returns:
         :class:`Selection`.
@@ -310,9 +311,7 @@ def select_subset(*, task: np.ndarray, complexity: np.ndarray, uncertainty: np.n
         raise ValueError(f"select.dedup_threshold: expected a finite cosine, got {cfg.dedup_threshold}")
     budget = resolve_budget(cfg.budget, n)
     img_code = img_room = None
-    if cfg.image_cap:
-        if image is None:
-            raise ValueError("select.image_cap: expected each patch's source photo (image), got None")
+    if cfg.image_cap and image is not None:
         image = np.asarray(image)
         if image.shape != (n,):
             raise ValueError(f"select_subset: image expected shape ({n},), got {image.shape}")
