@@ -418,20 +418,61 @@ def test_image_cap_limits_each_image_to_its_share_of_the_budget() -> None:
                    image_cap=True).selected.tolist() == plain.selected.tolist()
 
 
+def test_image_cap_scope_task_shares_each_tasks_quota_over_its_photos() -> None:
+    """Two tasks made by degrading the same 4 photos (identical GT features, cross-task coverage).
+    With one share per photo across tasks (``pool``) the first task takes all of the scattered
+    photo's room and the second task gets none of it; with ``task`` each task spreads its own quota."""
+    rng = np.random.default_rng(4)
+    centres = rng.normal(size=(4, 8)) * 3.0
+    spread = np.array([3.0, 1.0, 1.0, 1.0])
+    which = np.repeat(np.arange(4), 50)
+    one = (centres[which] + rng.normal(size=(200, 8)) * spread[which, None]).astype(np.float32)
+    feats, photo = np.concatenate([one, one]), np.tile(which, 2)
+    task = np.repeat(["deblur", "denoise"], 200)
+    complexity, uncertainty = rng.random(400), rng.random(400)
+
+    def per_task(scope: str) -> list[list[int]]:
+        sel = select_subset(task=task, complexity=complexity, uncertainty=uncertainty, features=feats,
+                            assign=np.zeros(400, np.int64), seed=0, image=np.array(list("abcd"))[photo],
+                            cfg=SelectConfig(budget=16, complexity_weight=0.1, image_cap_scope=scope))
+        s = sel.selected
+        return [np.bincount(photo[s[task[s] == t]], minlength=4).tolist() for t in ("deblur", "denoise")]
+
+    # task: ceil(8 * 50 / 200) = 2 per (task, photo), and the rooms sum to each quota
+    assert per_task("task") == [[2, 2, 2, 2], [2, 2, 2, 2]]
+    # pool: ceil(16 * 100 / 400) = 4 per photo over both tasks, all taken by the first task
+    assert per_task("pool") == [[4, 1, 2, 1], [0, 3, 2, 3]]
+    assert SelectConfig().image_cap_scope == "task"
+    with pytest.raises(ValueError, match="image_cap_scope"):
+        _select(one, np.zeros(200, np.int64), budget=4, image_cap_scope="photo")
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(2, 200), n_images=st.integers(1, 30), frac=st.floats(0.01, 0.9),
        n_clusters=st.integers(1, 5), n_tasks=st.integers(1, 3), seed=st.integers(0, 10**6),
-       cw=st.sampled_from([0.0, 0.3, 1.0]), quotas=st.sampled_from(["tasks", "clusters"]))
-def test_image_cap_invariants(n, n_images, frac, n_clusters, n_tasks, seed, cw, quotas) -> None:
+       cw=st.sampled_from([0.0, 0.3, 1.0]), quotas=st.sampled_from(["tasks", "clusters"]),
+       scope=st.sampled_from(["task", "pool"]))
+def test_image_cap_invariants(n, n_images, frac, n_clusters, n_tasks, seed, cw, quotas, scope) -> None:
     rng = np.random.default_rng(seed)
     feats = rng.normal(size=(n, 8)).astype(np.float32)
     image = rng.integers(0, n_images, size=n)
     task = np.array(["derain", "denoise", "sr"])[rng.integers(0, n_tasks, size=n)]
     sel = select_subset(task=task, complexity=rng.random(n), uncertainty=rng.random(n), features=feats,
                         assign=rng.integers(0, n_clusters, size=n), seed=seed, image=image,
-                        cfg=SelectConfig(budget=frac, complexity_weight=cw, quotas=quotas, image_cap=True))
+                        cfg=SelectConfig(budget=frac, complexity_weight=cw, quotas=quotas, image_cap=True,
+                                         image_cap_scope=scope))
     budget = resolve_budget(frac, n)
     assert sel.selected.size == budget and np.unique(sel.selected).size == budget
-    counts = np.bincount(image[sel.selected], minlength=n_images)
-    cap = -(-np.bincount(image, minlength=n_images) * budget // n)
-    assert (counts <= cap).all()   # distinct random features: the caps are never overridden
+    # distinct random features: the caps are never overridden
+    if scope == "pool":
+        counts = np.bincount(image[sel.selected], minlength=n_images)
+        cap = -(-np.bincount(image, minlength=n_images) * budget // n)
+        assert (counts <= cap).all()
+    else:
+        names, code = np.unique(task, return_inverse=True)
+        quota = largest_remainder(np.bincount(code), budget)
+        for t in range(names.size):
+            mine = code == t
+            counts = np.bincount(image[sel.selected[mine[sel.selected]]], minlength=n_images)
+            cap = -(-np.bincount(image[mine], minlength=n_images) * int(quota[t]) // int(mine.sum()))
+            assert (counts <= cap).all(), names[t]

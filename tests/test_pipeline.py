@@ -127,28 +127,37 @@ def test_library_dataset_is_the_exported_subset(tiny_run):
 
 def test_image_cap_counts_the_degraded_copies_of_a_photo_together(tiny_run, tmp_path):
     """``select.image_cap`` in the pipeline: the source is the GT file, so the two degraded copies
-    of a photo share one cap: ceil(30 x 50 / 300) = 5 of the 30 picks per photo. (No stage 2
-    here: its loss re-ranking in training picks among candidates without the cap.)"""
+    of a photo are one photo. Scope ``pool``: one share across both tasks, ceil(30 x 50 / 300) = 5
+    of the 30 picks per photo. Scope ``task`` (the default): a share of each task's 15 picks,
+    ceil(15 x 25 / 150) = 3 per photo and task. (No stage 2 here: its loss re-ranking in training
+    picks among candidates without the cap.)"""
     import dataclasses
     import shutil
 
     from tripled_fast.select.budget import select_subset
 
     cfg, res, _ = tiny_run
-    run = tmp_path / "run"
-    shutil.copytree(res.run_dir, run)
-    select = dataclasses.replace(cfg.select, image_cap=True, stage1_fraction=1.0)
-    logs: list[str] = []
-    distill(dataclasses.replace(cfg, run_dir=str(run), select=select), progress=False, log=logs.append)
-    assert "tiles: cached" in logs and "select: cached" not in logs
-    table = mf.read_manifest(run / "manifest.parquet")
-    gt = np.asarray(mf.column(table, "gt_path"))
-    sel = np.asarray(mf.column(table, "selected"))
+    picks = {}
+    for scope in ("pool", "task"):
+        run = tmp_path / scope
+        shutil.copytree(res.run_dir, run)
+        select = dataclasses.replace(cfg.select, image_cap=True, image_cap_scope=scope, stage1_fraction=1.0)
+        logs: list[str] = []
+        distill(dataclasses.replace(cfg, run_dir=str(run), select=select), progress=False, log=logs.append)
+        assert "tiles: cached" in logs and "select: cached" not in logs
+        table = mf.read_manifest(run / "manifest.parquet")
+        gt = np.asarray(mf.column(table, "gt_path"))
+        task = np.asarray(mf.column(table, "task"))
+        picks[scope] = np.asarray(mf.column(table, "selected"))
     photos, per_photo = np.unique(gt, return_counts=True)
-    assert photos.size == 6 and (per_photo == 50).all()
-    assert [int((sel & (gt == p)).sum()) for p in photos] == [5] * 6
+    tasks = np.unique(task)
+    assert photos.size == 6 and (per_photo == 50).all() and tasks.size == 2
+    assert [int((picks["pool"] & (gt == p)).sum()) for p in photos] == [5] * 6
+    per_cell = [int((picks["task"] & (gt == p) & (task == t)).sum()) for p in photos for t in tasks]
+    assert max(per_cell) == 3 and sum(per_cell) == 30
+    assert [int((picks["task"] & (task == t)).sum()) for t in tasks] == [15, 15]
     # the same selection without the cap puts more than 5 picks on some photo
-    plain = select_subset(task=mf.column(table, "task"), complexity=mf.column(table, "complexity"),
+    plain = select_subset(task=task, complexity=mf.column(table, "complexity"),
                           uncertainty=mf.column(table, "uncertainty"), features=np.load(run / "features.npy"),
                           assign=mf.column(table, "cluster"), seed=cfg.seed, image=gt,
                           cfg=dataclasses.replace(select, image_cap=False))

@@ -164,6 +164,38 @@ def test_per_source_means_split_an_all_in_one_test_set() -> None:
     assert per_source_means(rows[:2]) == {} and per_source_means([]) == {}
 
 
+def test_the_cap_scope_keys_only_multi_source_pools_with_the_cap_on() -> None:
+    """``select.image_cap_scope`` came after the (b) cap records, which ran one share per photo
+    across tasks (``pool``): read so, they keep their keys; ``task`` (the default) is a new key for
+    TripleD on a multi-source pool, and no key at all where both scopes select alike."""
+    import yaml
+
+    from tripled_fast.quality.harness import QualityConfig, run_key
+
+    folder = Path(__file__).resolve().parents[1] / "bench/quality_results/validation/allinone_naf_cap"
+    raw = yaml.safe_load((folder / "config.yaml").read_text())
+    assert raw["select"]["image_cap"] is True and "image_cap_scope" not in raw["select"]
+    pool = QualityConfig.from_dict({**raw, "select": {**raw["select"], "image_cap_scope": "pool"}})
+    names = sorted(p.name for p in (folder / "runs").glob("*.json"))
+    assert len(names) == 8
+    for name in names:
+        method, budget, seed, key = name[:-5].split("_")
+        assert run_key(pool, method, float(budget[1:]), int(seed[1:])) == key, name
+    task = QualityConfig.from_dict(raw)
+    assert len(task.pool) == 6 and task.select.image_cap_scope == "task"
+    assert run_key(task, "tripled", 0.005, 0) != run_key(pool, "tripled", 0.005, 0)
+    assert run_key(task, "random", 0.005, 0) == run_key(pool, "random", 0.005, 0)
+    # without the cap the scope changes nothing
+    off = {**raw["select"], "image_cap": False}
+    assert (run_key(QualityConfig.from_dict({**raw, "select": {**off, "image_cap_scope": "pool"}}), "tripled", 0.005, 0)
+            == run_key(QualityConfig.from_dict({**raw, "select": off}), "tripled", 0.005, 0))
+    # a one-source pool has one task: both scopes are one key (the (a), (c), (d) test grids)
+    one = QualityConfig.from_dict({**raw, "pool": raw["pool"][:1]})
+    one_pool = QualityConfig.from_dict({**raw, "pool": raw["pool"][:1],
+                                        "select": {**raw["select"], "image_cap_scope": "pool"}})
+    assert run_key(one, "tripled", 0.005, 0) == run_key(one_pool, "tripled", 0.005, 0)
+
+
 def test_records_made_before_coverage_trim_and_image_cap_keep_their_run_keys() -> None:
     """A committed validation folder's record names embed run keys made before the options existed."""
     import yaml

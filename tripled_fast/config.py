@@ -196,6 +196,9 @@ class SelectConfig(StrictConfig):
                                          # radius) never picked by coverage; 0 = plain k-center
     image_cap: bool = True               # no source photo (GT file) gives more than its share of the budget, rounded
                                          # up (ceil(budget x its patches / pool)); validation and test grids: bench/QUALITY.md
+    image_cap_scope: Literal["task", "pool"] = "task"  # task: a photo's share of each task's quota (per_task);
+                                         # pool: one share across tasks (on a pool degraded several ways the first
+                                         # tasks used up the shared room and the last task's picks piled up on a few photos)
     dedup_threshold: float = 0.995       # cosine similarity above which two patches are duplicates
     stage1_fraction: float = 1.0         # share of the budget given to stage 1 (easy representatives);
                                          # 1.0 = no stage 2 (bench/QUALITY.md: the curriculum cost 0.1-0.2 dB on validation)

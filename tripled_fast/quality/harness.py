@@ -362,7 +362,7 @@ _NOT_IDENTITY = ("methods", "budgets", "seeds", "out_dir", "tol_db")
 TRIPLED_ONLY_SECTIONS = ("select", "align")
 #: keys added after records existed, left out of a run's identity while at their "off" value, so
 #: the records made before them keep their run keys (section -> key -> neutral value)
-_NEUTRAL_WHEN_OFF = {"select": {"coverage_trim": 0.0, "image_cap": False}}
+_NEUTRAL_WHEN_OFF = {"select": {"coverage_trim": 0.0, "image_cap": False, "image_cap_scope": "pool"}}
 
 
 def _identity(cfg: QualityConfig, method: str) -> dict[str, Any]:
@@ -371,6 +371,9 @@ def _identity(cfg: QualityConfig, method: str) -> dict[str, Any]:
     if method not in ("kmeans", "kcenter") or len(cfg.pool) < 2:
         skip.add("baseline_split")  # a one-source pool has one task: the split changes nothing
     ident = {k: v for k, v in cfg.to_dict().items() if k not in skip}
+    if "select" in ident and (len(cfg.pool) < 2 or not cfg.select.image_cap):
+        # one task (one source), or no cap: both scopes select the same patches
+        ident["select"] = {k: v for k, v in ident["select"].items() if k != "image_cap_scope"}
     for section, neutral in _NEUTRAL_WHEN_OFF.items():
         if section in ident:
             ident[section] = {k: v for k, v in ident[section].items()

@@ -27,8 +27,10 @@ most complex patches trained 2.2 dB worse than a random 2 %), so the selection l
    splits it helped at the smallest budget and cost PSNR at the next (bench/QUALITY.md).
    With ``image_cap`` (needs ``image``, the source photo of each patch - the harness and the
    pipeline pass its GT file, so the degraded copies of one clean photo are one source) no photo
-   gives more than its share of the budget rounded up, ``ceil(budget * n_photo / N)``, to the
-   complexity and coverage picks (on a pool of a few photos k-center spends most picks on the
+   gives more than its share rounded up to the complexity and coverage picks: of each task's
+   quota, ``ceil(quota_t * n_(t,photo) / N_t)`` (``image_cap_scope='task'``), or of the whole
+   budget across tasks, ``ceil(budget * n_photo / N)`` (``'pool'``; then the tasks filled first
+   can use up a photo's room and leave the last task a few photos to pick from) (on a pool of a few photos k-center spends most picks on the
    most atypical one); only the last resort that accepts duplicates may exceed it (and the stage-2
    candidates, which training re-ranks by loss, are not capped). On by default (its
    validation: bench/QUALITY.md, Defaults); a caller that passes no ``image`` gets the uncapped
@@ -273,7 +275,7 @@ def select_subset(*, task: np.ndarray, complexity: np.ndarray, uncertainty: np.n
         features: ``(N, D)`` backbone features (float16/float32, memmap allowed).
         assign: ``(N,)`` non-negative integer cluster per patch.
         cfg: budget, quotas, complexity_weight, dedup_threshold, stage1_fraction, stage2_pool, per_task,
-            cross_task.
+            cross_task, coverage_trim, image_cap, image_cap_scope.
         seed: seeds the tie-breaking permutation of complexity orderings.
         image: ``(N,)`` source photo per patch (any labels numpy can sort, e.g. GT paths), for
             ``image_cap``; None = unknown, no cap.
@@ -309,25 +311,40 @@ def select_subset(*, task: np.ndarray, complexity: np.ndarray, uncertainty: np.n
         raise ValueError(f"select.coverage_trim: expected a fraction in [0, 1), got {cfg.coverage_trim}")
     if not math.isfinite(cfg.dedup_threshold):
         raise ValueError(f"select.dedup_threshold: expected a finite cosine, got {cfg.dedup_threshold}")
+    if cfg.image_cap_scope not in ("task", "pool"):
+        raise ValueError(f"select.image_cap_scope: expected 'task' or 'pool', got {cfg.image_cap_scope!r}")
     budget = resolve_budget(cfg.budget, n)
-    img_code = img_room = None
-    if cfg.image_cap and image is not None:
-        image = np.asarray(image)
-        if image.shape != (n,):
-            raise ValueError(f"select_subset: image expected shape ({n},), got {image.shape}")
-        _, img_code = np.unique(image, return_inverse=True)
-        img_code = img_code.astype(np.int64)
-        # each photo may give its share of the budget rounded up: ceil(budget * n_photo / n)
-        img_room = (np.bincount(img_code) * budget + n - 1) // n
-    dup_d2 = None if cfg.dedup_threshold > 1.0 else max(2.0 * (1.0 - cfg.dedup_threshold), 0.0) + _DUP_EPS
-    tie = np.random.default_rng(seed).permutation(n)
-
-    # ---- groups: (task, cluster) cells with sorted members
     if cfg.per_task:
         task_names, task_code = np.unique(task, return_inverse=True)
         task_names = [str(t) for t in task_names]
     else:
         task_names, task_code = [_ALL_TASKS], np.zeros(n, np.int64)
+    task_code = task_code.astype(np.int64)
+    task_size = np.bincount(task_code, minlength=len(task_names))
+    task_quota = largest_remainder(task_size, budget)
+    img_code = img_room = None
+    if cfg.image_cap and image is not None:
+        image = np.asarray(image)
+        if image.shape != (n,):
+            raise ValueError(f"select_subset: image expected shape ({n},), got {image.shape}")
+        _, photo = np.unique(image, return_inverse=True)
+        if cfg.image_cap_scope == "task":
+            # a photo's share of each task's quota: ceil(quota_t * n_(t,photo) / n_t)
+            cell_task = task_code
+            _, img_code = np.unique(task_code * (int(photo.max(initial=0)) + 1) + photo, return_inverse=True)
+        else:
+            # one share across the whole pool: ceil(budget * n_photo / n)
+            cell_task, img_code = np.zeros(n, np.int64), photo
+        img_code = img_code.astype(np.int64)
+        first = np.unique(img_code, return_index=True)[1]
+        t_of = cell_task[first]
+        quota = task_quota[t_of] if cfg.image_cap_scope == "task" else np.full(t_of.size, budget)
+        size = task_size[t_of] if cfg.image_cap_scope == "task" else np.full(t_of.size, n)
+        img_room = (np.bincount(img_code) * quota + size - 1) // size
+    dup_d2 = None if cfg.dedup_threshold > 1.0 else max(2.0 * (1.0 - cfg.dedup_threshold), 0.0) + _DUP_EPS
+    tie = np.random.default_rng(seed).permutation(n)
+
+    # ---- groups: (task, cluster) cells with sorted members
     if cfg.quotas == "tasks":  # one group per task: coverage over the whole task pool
         assign = np.zeros(n, np.int64)
     n_clusters = int(assign.max()) + 1
@@ -343,8 +360,7 @@ def select_subset(*, task: np.ndarray, complexity: np.ndarray, uncertainty: np.n
     group_task = np.array([int(sorted_key[s] // n_clusters) for s in starts], np.int64)
     sizes = np.array([g.members.size for g in groups], np.int64)
 
-    # ---- (i) tasks, (ii) clusters
-    task_quota = largest_remainder(np.bincount(task_code, minlength=len(task_names)), budget)
+    # ---- (i) tasks (task_quota above), (ii) clusters
     planned = np.zeros(len(groups), np.int64)
     for t in range(len(task_names)):
         gi = np.flatnonzero(group_task == t)
