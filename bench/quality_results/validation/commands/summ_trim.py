@@ -31,8 +31,9 @@ SOURCES = {  # label -> (folders, method); committed folders, or runs/val for th
                 "TripleD default (cw 0.1)": ([V + "dn_s3200"], "tripled")},
     # (b) NAFNet validation split: the default and random (run_b_naf.sh, run_b_cap.sh base) and the cap
     "b": {"random": ([V + "allinone_naf"], "random"), "TripleD default": ([V + "allinone_naf"], "tripled"),
-          "TripleD image_cap (per clean photo)": ([V + "allinone_naf_cap"], "tripled"),
-          "TripleD image_cap (per degraded copy, first version)": ([V + "allinone_naf_cap_pairs"], "tripled")},
+          "TripleD image_cap, scope pool (per clean photo across tasks)": ([V + "allinone_naf_cap"], "tripled"),
+          "TripleD image_cap (per degraded copy, first version)": ([V + "allinone_naf_cap_pairs"], "tripled"),
+          "TripleD image_cap, scope task (per clean photo within each task)": ([V + "allinone_naf_capt"], "tripled")},
     # (d) real SR validation folds (commands/run_dval.sh): f0 holds out cam1_02, f3 cam2_09
     **{f"rsr_f{k}": {"random": ([V + f"rsr_f{k}"], "random"), "kcenter (= TripleD cw 0)": ([V + f"rsr_f{k}"], "kcenter"),
                      "TripleD default (cw 0.1)": ([V + f"rsr_f{k}"], "tripled"),
