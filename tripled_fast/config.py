@@ -194,11 +194,11 @@ class SelectConfig(StrictConfig):
                                          # bench/QUALITY.md; 0.3 fell 0.13 dB below random at 0.25 % on x4 SR)
     coverage_trim: float = 0.0           # fraction of each group's most isolated patches (largest 10-NN
                                          # radius) never picked by coverage; 0 = plain k-center
-    image_cap: bool = True               # no source photo (GT file) gives more than its share of the budget, rounded
-                                         # up (ceil(budget x its patches / pool)); validation and test grids: bench/QUALITY.md
-    image_cap_scope: Literal["task", "pool"] = "task"  # task: a photo's share of each task's quota (per_task);
-                                         # pool: one share across tasks (on a pool degraded several ways the first
-                                         # tasks used up the shared room and the last task's picks piled up on a few photos)
+    image_cap: bool = True               # no source photo (GT file) gives more than its share, rounded up
+                                         # (validation and test grids: bench/QUALITY.md)
+    image_cap_scope: Literal["task", "pool"] = "task"  # task: share of each task's quota, ceil(quota x its
+                                         # patches in the task / task size); pool: share of the whole budget across
+                                         # tasks (the first tasks can use up a photo's room; the last task starves)
     dedup_threshold: float = 0.995       # cosine similarity above which two patches are duplicates
     stage1_fraction: float = 1.0         # share of the budget given to stage 1 (easy representatives);
                                          # 1.0 = no stage 2 (bench/QUALITY.md: the curriculum cost 0.1-0.2 dB on validation)

@@ -26,15 +26,15 @@ most complex patches trained 2.2 dB worse than a random 2 %), so the selection l
    plain k-center spends most picks on that isolated tail). Off by default: on the validation
    splits it helped at the smallest budget and cost PSNR at the next (bench/QUALITY.md).
    With ``image_cap`` (needs ``image``, the source photo of each patch - the harness and the
-   pipeline pass its GT file, so the degraded copies of one clean photo are one source) no photo
-   gives more than its share rounded up to the complexity and coverage picks: of each task's
-   quota, ``ceil(quota_t * n_(t,photo) / N_t)`` (``image_cap_scope='task'``), or of the whole
-   budget across tasks, ``ceil(budget * n_photo / N)`` (``'pool'``; then the tasks filled first
-   can use up a photo's room and leave the last task a few photos to pick from) (on a pool of a few photos k-center spends most picks on the
-   most atypical one); only the last resort that accepts duplicates may exceed it (and the stage-2
-   candidates, which training re-ranks by loss, are not capped). On by default (its
-   validation: bench/QUALITY.md, Defaults); a caller that passes no ``image`` gets the uncapped
-   selection, as there is no photo to cap.
+   pipeline pass its GT file, so the degraded copies of one clean photo are one photo) no photo
+   gives the complexity and coverage picks more than its share, rounded up: on a pool of a few
+   photos k-center otherwise spends most picks on the most atypical one. The share is of each
+   task's quota, ``ceil(quota_t * n_(t,photo) / N_t)`` (``image_cap_scope='task'``, the
+   default), or of the whole budget across tasks, ``ceil(budget * n_photo / N)`` (``'pool'``:
+   the tasks filled first can then use up a photo's room and leave the last task a few photos).
+   Only the last resort that accepts duplicates may exceed it, and the stage-2 candidates, which
+   training re-ranks by loss, are not capped. On by default (validation: bench/QUALITY.md,
+   Defaults); a caller that passes no ``image`` gets the uncapped selection.
 4. per group, the ``stage1_fraction`` of its picks with the lowest complexity (easy
    representatives) form curriculum stage 1; the others are provisional stage 2. The stage-2
    candidate pool adds, per group, the next most complex / uncertain unselected patches, to
@@ -328,19 +328,17 @@ def select_subset(*, task: np.ndarray, complexity: np.ndarray, uncertainty: np.n
         if image.shape != (n,):
             raise ValueError(f"select_subset: image expected shape ({n},), got {image.shape}")
         _, photo = np.unique(image, return_inverse=True)
+        # the cap's units: per (task, photo) for scope 'task', per photo over one budget for 'pool'
         if cfg.image_cap_scope == "task":
-            # a photo's share of each task's quota: ceil(quota_t * n_(t,photo) / n_t)
-            cell_task = task_code
-            _, img_code = np.unique(task_code * (int(photo.max(initial=0)) + 1) + photo, return_inverse=True)
+            unit_task, quota, size = task_code, task_quota, task_size
         else:
-            # one share across the whole pool: ceil(budget * n_photo / n)
-            cell_task, img_code = np.zeros(n, np.int64), photo
+            unit_task, quota, size = np.zeros(n, np.int64), np.array([budget]), np.array([n])
+        _, first, img_code = np.unique(unit_task * (int(photo.max(initial=0)) + 1) + photo,
+                                       return_index=True, return_inverse=True)
         img_code = img_code.astype(np.int64)
-        first = np.unique(img_code, return_index=True)[1]
-        t_of = cell_task[first]
-        quota = task_quota[t_of] if cfg.image_cap_scope == "task" else np.full(t_of.size, budget)
-        size = task_size[t_of] if cfg.image_cap_scope == "task" else np.full(t_of.size, n)
-        img_room = (np.bincount(img_code) * quota + size - 1) // size
+        ut = unit_task[first]
+        # each unit may give its share rounded up: ceil(quota_t * n_unit / n_t)
+        img_room = (np.bincount(img_code) * quota[ut] + size[ut] - 1) // size[ut]
     dup_d2 = None if cfg.dedup_threshold > 1.0 else max(2.0 * (1.0 - cfg.dedup_threshold), 0.0) + _DUP_EPS
     tie = np.random.default_rng(seed).permutation(n)
 
