@@ -30,7 +30,7 @@ SOURCES = {  # label -> (folders, method); committed folders, or runs/val for th
     "dn_long": {"random": ([V + "dn_s3200"], "random"), "kcenter (= TripleD cw 0)": ([V + "dn_s3200"], "kcenter"),
                 "TripleD default (cw 0.1)": ([V + "dn_s3200"], "tripled")},
     # (b) NAFNet validation split: the default and random (run_b_naf.sh, run_b_cap.sh base) and the cap
-    "b": {"random": ([V + "allinone_naf"], "random"), "TripleD default": ([V + "allinone_naf"], "tripled"),
+    "b": {"random": ([V + "allinone_naf"], "random"), "TripleD, cap off (the default before 2026-12-06)": ([V + "allinone_naf"], "tripled"),
           "TripleD image_cap, scope pool (per clean photo across tasks)": ([V + "allinone_naf_cap"], "tripled"),
           "TripleD image_cap (per degraded copy, first version)": ([V + "allinone_naf_cap_pairs"], "tripled"),
           "TripleD image_cap, scope task (per clean photo within each task)": ([V + "allinone_naf_capt"], "tripled")},
