@@ -170,12 +170,13 @@ def test_the_cap_scope_keys_only_multi_source_pools_with_the_cap_on() -> None:
     TripleD on a multi-source pool, and no key at all where both scopes select alike."""
     import yaml
 
-    from tripled_fast.quality.harness import QualityConfig, run_key
+    from tripled_fast.quality.harness import QualityConfig, read_report_config, run_key
 
     folder = Path(__file__).resolve().parents[1] / "bench/quality_results/validation/allinone_naf_cap"
     raw = yaml.safe_load((folder / "config.yaml").read_text())
     assert raw["select"]["image_cap"] is True and "image_cap_scope" not in raw["select"]
-    pool = QualityConfig.from_dict({**raw, "select": {**raw["select"], "image_cap_scope": "pool"}})
+    pool = read_report_config(folder)  # written before the scope existed: read as it ran
+    assert pool.select.image_cap_scope == "pool"
     names = sorted(p.name for p in (folder / "runs").glob("*.json"))
     assert len(names) == 8
     for name in names:
@@ -200,15 +201,15 @@ def test_records_made_before_coverage_trim_and_image_cap_keep_their_run_keys() -
     """A committed validation folder's record names embed run keys made before the options existed."""
     import yaml
 
-    from tripled_fast.quality.harness import QualityConfig, run_key
+    from tripled_fast.quality.harness import QualityConfig, read_report_config, run_key
 
     folder = Path(__file__).resolve().parents[1] / "bench/quality_results/validation/sr4_v025_cw01"
     raw = yaml.safe_load((folder / "config.yaml").read_text())
     assert "image_cap" not in raw["select"] and "coverage_trim" not in raw["select"]
-    # written before both keys existed, so it ran without them (image_cap is on by default now)
+    # written before both keys existed: read as it ran, without them (image_cap is on by default now)
+    cfg = read_report_config(folder)
+    assert cfg.select.coverage_trim == 0.0 and QualityConfig.from_dict(raw).select.image_cap is True
     raw["select"]["image_cap"] = False
-    cfg = QualityConfig.from_dict(raw)
-    assert cfg.select.coverage_trim == 0.0
     names = sorted(p.name for p in (folder / "runs").glob("*.json"))
     assert len(names) == 16
     for name in names:

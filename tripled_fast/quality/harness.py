@@ -392,6 +392,27 @@ def run_key(cfg: QualityConfig, method: str, budget: float, seed: int) -> str:
     return fingerprint("quality-run", _identity(cfg, method), method, budget, seed)[:12]
 
 
+#: what a report folder's ``config.yaml`` ran when it lacks a key added later (the behaviour
+#: before the key existed; the harness writes every key, so a missing one means an older folder)
+_BEFORE_THE_KEY = {"baseline_split": "pool", "select": _NEUTRAL_WHEN_OFF["select"]}
+
+
+def read_report_config(src_dir: str | Path) -> QualityConfig:
+    """The :class:`QualityConfig` a report folder's ``config.yaml`` ran, keys added after it was
+    written set to their earlier behaviour (e.g. ``select.image_cap`` off, not today's default)."""
+    path = Path(src_dir) / "config.yaml"
+    raw = yaml.safe_load(path.read_text())
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping")
+    for key, before in _BEFORE_THE_KEY.items():
+        mine = raw.get(key)
+        if isinstance(before, dict) and isinstance(mine or {}, dict):
+            raw[key] = {**before, **(mine or {})}
+        else:
+            raw.setdefault(key, before)
+    return QualityConfig.from_dict(raw)
+
+
 def adopt_baseline_runs(cfg: QualityConfig, src_dir: str | Path, log: Log = print) -> int:
     """Copy the finished baseline runs (full, random, k-means, k-center) of an earlier report
     folder ``src_dir`` (its ``config.yaml`` and ``runs.json``) into ``cfg.out_dir`` under this
@@ -401,11 +422,7 @@ def adopt_baseline_runs(cfg: QualityConfig, src_dir: str | Path, log: Log = prin
     ``baseline_split`` differs. Returns the number of records written."""
     src = Path(src_dir)
     try:
-        raw = yaml.safe_load((src / "config.yaml").read_text())
-        if not isinstance(raw, dict):
-            raise ValueError("config.yaml is not a mapping")
-        # folders written before the option existed ran the baselines over the whole pool
-        old = QualityConfig.from_dict({"baseline_split": "pool", **raw})
+        old = read_report_config(src)
         records = json.loads((src / "runs.json").read_text())
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise ValueError(f"{src}: expected a bench-quality report folder (config.yaml, runs.json): {exc}") from exc

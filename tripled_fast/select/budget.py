@@ -346,7 +346,7 @@ def select_subset(*, task: np.ndarray, complexity: np.ndarray, uncertainty: np.n
     if cfg.quotas == "tasks":  # one group per task: coverage over the whole task pool
         assign = np.zeros(n, np.int64)
     n_clusters = int(assign.max()) + 1
-    key = task_code.astype(np.int64) * n_clusters + assign.astype(np.int64)
+    key = task_code * n_clusters + assign.astype(np.int64)
     order = np.argsort(key, kind="stable")
     sorted_key = key[order]
     starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
