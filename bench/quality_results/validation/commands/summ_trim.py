@@ -1,6 +1,7 @@
 """Tables of the coverage_trim validation (bench/QUALITY.md): PSNR on `holdout` per variant.
 
-usage: python summ_trim.py sr4|dn|sr4_long|dn_long|rsr_f0|rsr_f3|b (also the image_cap rows)   (run from the repository root)
+usage: python summ_trim.py sr4|dn|sr4_long|dn_long|rsr_f0|rsr_f3|b (also the image_cap rows)|rsr_folds   (run from the repository root)
+rsr_folds: the current default (image_cap) against random on all four (d) folds, and their mean.
 A variant's cells are the records of its folders; a cell measured twice must agree to 1e-6 dB.
 """
 import glob
@@ -43,19 +44,60 @@ SOURCES = {  # label -> (folders, method); committed folders, or runs/val for th
                      "TripleD, quotas=clusters": ([V + f"rsr_f{k}_cq"], "tripled"),
                      "TripleD, image_cap": ([V + f"rsr_f{k}_cap"], "tripled")} for k in (0, 3)},
 }
-rows = {}
-for label, (folders, method) in SOURCES[sys.argv[1]].items():
+
+
+def load(folders, method):
+    """{budget: {seed: holdout PSNR}} of ``method`` over the records of ``folders``."""
+    out = {}
     for d in folders:  # this session's folders may still be under runs/val (copied here when done)
         files = set(glob.glob(d + "/runs/*.json")) | set(glob.glob(d.replace(V, "runs/val/") + "/runs/*.json"))
         for f in sorted(files):
             r = json.load(open(f))
             if r["method"] != method:
                 continue
-            cell = rows.setdefault(label, {}).setdefault(r["budget"], {})
+            cell = out.setdefault(r["budget"], {})
             p = r["tests"]["holdout"]["psnr"]
             if r["seed"] in cell:
-                assert abs(cell[r["seed"]] - p) < 1e-6, (label, r["budget"], r["seed"], d)
+                assert abs(cell[r["seed"]] - p) < 1e-6, (method, r["budget"], r["seed"], d)
             cell[r["seed"]] = p
+    return out
+
+
+def folds_table():
+    """(d): each leave-one-photo-out fold (run_dval.sh, run_dval_folds.sh) and the four-fold mean."""
+    held = {0: "cam1_02", 1: "cam1_09", 2: "cam1_01", 3: "cam2_09"}
+    # f0 / f3: random in rsr_f{k}, the default's selection (image_cap) in rsr_f{k}_cap; f1 / f2 ran
+    # after the cap became the default, so both methods are in rsr_f{k}
+    tri = {k: load([V + f"rsr_f{k}_cap"] if k in (0, 3) else [V + f"rsr_f{k}"], "tripled") for k in held}
+    rnd = {k: load([V + f"rsr_f{k}"], "random") for k in held}
+    budgets = sorted(tri[0])
+    print("| fold (held out) | " + " | ".join(f"random {b * 100:g} % | TripleD {b * 100:g} %" for b in budgets) + " |")
+    print("|---|" + "---|---|" * len(budgets))
+    diffs = {b: [] for b in budgets}
+    means = {b: ([], []) for b in budgets}
+    for k, photo in held.items():
+        cells = []
+        for b in budgets:
+            r, t = list(rnd[k][b].values()), list(tri[k][b].values())
+            d = st.mean(t) - st.mean(r)
+            diffs[b].append(d)
+            means[b][0].append(st.mean(r))
+            means[b][1].append(st.mean(t))
+            cells.append(f"{st.mean(r):.3f} +- {st.stdev(r):.3f} ({len(r)})")
+            cells.append(f"{st.mean(t):.3f} +- {st.stdev(t):.3f} ({len(t)}) [{d:+.3f}]")
+        print(f"| f{k} ({photo}) | " + " | ".join(cells) + " |")
+    cells = []
+    for b in budgets:
+        cells.append(f"**{st.mean(means[b][0]):.3f}**")
+        cells.append(f"**{st.mean(means[b][1]):.3f}** [{st.mean(diffs[b]):+.3f}; folds {min(diffs[b]):+.3f} to {max(diffs[b]):+.3f}]")
+    print("| mean of the four folds | " + " | ".join(cells) + " |")
+
+
+if sys.argv[1] == "rsr_folds":
+    folds_table()
+    sys.exit()
+rows = {label: load(folders, method) for label, (folders, method) in SOURCES[sys.argv[1]].items()}
+rows = {label: cells for label, cells in rows.items() if cells}
 budgets = sorted({b for v in rows.values() for b in v})
 print("| subset | " + " | ".join(f"{b * 100:g} %" for b in budgets) + " |")
 print("|---|" + "---|" * len(budgets))
