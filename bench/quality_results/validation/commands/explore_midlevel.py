@@ -30,7 +30,6 @@ STAGES = [1, 2, 3]
 def midlevel_features(scan, cfg, batch=128):
     model, info = load_backbone(cfg.features, seed=cfg.data_seed)
     pack = PackedPairs(scan.pack)
-    out = np.zeros((scan.n, 0), np.float32)
     parts = []
     with torch.inference_mode():
         for start in range(0, len(pack), batch):
