@@ -6,7 +6,9 @@ the feature maps of three middle stages (for efficientnet_lite0 at 64 px: 24 x 1
 40 x 8 x 8, 112 x 4 x 4) are pooled to a per-channel mean and standard deviation, each stage's
 vector scaled to unit norm, and the three concatenated (352 values for efficientnet_lite0).
 Only the features that coverage and the k-means see change; the complexity scores stay those
-of the scan. Trained and evaluated by the harness as its `tripled` method.
+of the scan. Trained and evaluated by the harness as its `tripled` method, with the report
+folder's config.yaml as it is (its `select` section included: use a folder made with the
+selection to compare against; runs/val/rsr_f1 was made with the current default).
 Usage: python explore_midlevel.py OUT_DIR budget seed [budget seed ...]   (prints one line per run)"""
 import sys
 import time
