@@ -1,7 +1,8 @@
 """Tables of the coverage_trim validation (bench/QUALITY.md): PSNR on `holdout` per variant.
 
-usage: python summ_trim.py sr4|dn|sr4_long|dn_long|rsr_f0|rsr_f3|b (also the image_cap rows)|rsr_folds   (run from the repository root)
+usage: python summ_trim.py sr4|dn|sr4_long|dn_long|rsr_f0|rsr_f3|b (also the image_cap rows)|rsr_folds|fsize   (run from the repository root)
 rsr_folds: the current default (image_cap) against random on all four (d) folds, and their mean.
+fsize: the feature input side 224 against the default 64 (run_fsize.sh).
 A variant's cells are the records of its folders; a cell measured twice must agree to 1e-6 dB.
 """
 import glob
@@ -93,8 +94,37 @@ def folds_table():
     print("| mean of the four folds | " + " | ".join(cells) + " |")
 
 
+def fsize_table():
+    """features.input_size=null (224) against the default (64) on the seeds run_fsize.sh ran."""
+    splits = {  # label -> (default's folders, input_size=null folder, random's folders)
+        **{f"(d) f{k}": ([V + (f"rsr_f{k}_cap" if k in (0, 3) else f"rsr_f{k}")], V + f"rsr_f{k}_fs224",
+                         [V + f"rsr_f{k}"]) for k in range(4)},
+        "(c) BSD100": ([V + "sr4_cap"], V + "sr4_fs224", [V + "sr4_v025", V + "sr4_default"]),
+        "(a) Train400": ([V + "dn_cap"], V + "dn_fs224", [V + "dn_default", V + "dn_x"]),
+    }
+    print("| split | budget | random (its seeds) | TripleD, 64 px (default) | TripleD, 224 px | 224 - 64 (seeds) |")
+    print("|---|---|---|---|---|---|")
+
+    def cell(v):
+        return f"{st.mean(v):.3f}" + (f" +- {st.stdev(v):.3f}" if len(v) > 1 else "")
+
+    for label, (default, big, rand) in splits.items():
+        d, b, r = load(default, "tripled"), load([big], "tripled"), load(rand, "random")
+        for budget in sorted(b):
+            seeds = sorted(k for k in b[budget] if k in d.get(budget, {}))  # the two TripleD rows: same seeds
+            rnd = list(r.get(budget, {}).values())
+            if not seeds or not rnd:
+                continue
+            dv, bv = [d[budget][k] for k in seeds], [b[budget][k] for k in seeds]
+            print(f"| {label} | {budget * 100:g} % | {cell(rnd)} ({len(rnd)}) | {cell(dv)} | {cell(bv)} | "
+                  f"{st.mean(bv) - st.mean(dv):+.3f} ({len(seeds)}) |")
+
+
 if sys.argv[1] == "rsr_folds":
     folds_table()
+    sys.exit()
+if sys.argv[1] == "fsize":
+    fsize_table()
     sys.exit()
 rows = {label: load(folders, method) for label, (folders, method) in SOURCES[sys.argv[1]].items()}
 rows = {label: cells for label, cells in rows.items() if cells}
