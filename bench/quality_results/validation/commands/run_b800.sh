@@ -1,0 +1,25 @@
+#!/bin/bash
+# 2026-12-06 (seventh session): task (b) all-in-one (NAFNet width 8) test grid at 800 steps, 2x
+# the 400-step grid (4x, as (a) / (c) / (d) got, would take about 6 minutes a run here). Current
+# default (cap on, task scope). Fixed before any run, to fit the session: full data seeds 0-1;
+# random and TripleD at the two smallest budgets (0.25 / 0.5 %), seeds 0-3; k-means / k-center
+# and larger budgets not run. Same pool, degradations, test images and network as
+# run_b_naf_test.sh / run_b_capt_test.sh.
+# usage: run_b800.sh 1|2   (two processes on the two cores, 1 thread each), then run_b800.sh report
+cd /work/main && . /root/venv/bin/activate
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+DEG="--degrade noise:sigma=25 --degrade blur:sigma=1.5 --degrade jpeg:quality=20 --degrade lowlight --degrade haze --degrade rain"
+NAF=(--set train.arch=nafnet --set 'train.arch_kwargs={width: 8, enc_blocks: [1, 1, 1], middle_blocks: 1, dec_blocks: [1, 1, 1]}')
+OUT=runs/quality/allinone_naf_s800
+T="../shared/data/pool/Urban100_HR_first50 $DEG --test ../shared/data/denoise/CBSD68 --max-test-images 10 \
+   --patch 64 --stride 64 --steps 800 --batch 16 --out $OUT"
+Q="nice -n 10 tripled-fast bench-quality"
+case $1 in
+  1) $Q $T "${NAF[@]}" --methods full --seeds 0 --budgets 0.0025
+     $Q $T "${NAF[@]}" --methods random,tripled --budgets 0.0025,0.005 --seeds 0,1 ;;
+  2) until ls $OUT/cache/scan_*.npz >/dev/null 2>&1; do sleep 10; done  # one scan, made by process 1
+     $Q $T "${NAF[@]}" --methods full --seeds 1 --budgets 0.0025
+     $Q $T "${NAF[@]}" --methods random,tripled --budgets 0.0025,0.005 --seeds 2,3 ;;
+  report) tripled-fast bench-quality $T "${NAF[@]}" --methods full,random,tripled --budgets 0.0025,0.005 \
+            --seeds 0,1,2,3 --report-only ;;
+esac
