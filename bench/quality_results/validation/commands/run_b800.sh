@@ -23,3 +23,13 @@ case $1 in
   report) tripled-fast bench-quality $T "${NAF[@]}" --methods full,random,tripled --budgets 0.0025,0.005 \
             --seeds 0,1,2,3 --report-only ;;
 esac
+# added after the first report (as the 5 % column of run_c1600.sh): random at 1 %, seeds 0-3, to
+# tell whether random reaches full data there (TripleD did at 0.5 %, random not by 0.5 %):
+#   run_b800.sh 1a and run_b800.sh 1b (in parallel), then run_b800.sh report1
+case $1 in
+  1a) $Q $T "${NAF[@]}" --methods random --budgets 0.01 --seeds 0,1 ;;
+  1b) until ls $OUT/cache/scan_*.npz >/dev/null 2>&1; do sleep 10; done
+      $Q $T "${NAF[@]}" --methods random --budgets 0.01 --seeds 2,3 ;;
+  report1) tripled-fast bench-quality $T "${NAF[@]}" --methods full,random,tripled --budgets 0.0025,0.005,0.01 \
+             --seeds 0,1,2,3 --report-only ;;
+esac
