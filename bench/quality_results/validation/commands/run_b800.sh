@@ -33,3 +33,8 @@ case $1 in
   report1) tripled-fast bench-quality $T "${NAF[@]}" --methods full,random,tripled --budgets 0.0025,0.005,0.01 \
              --seeds 0,1,2,3 --report-only ;;
 esac
+# then TripleD at 1 %, seeds 0-3, to complete that column:  run_b800.sh t1a and t1b, then report1
+case $1 in
+  t1a) $Q $T "${NAF[@]}" --methods tripled --budgets 0.01 --seeds 0,1 ;;
+  t1b) $Q $T "${NAF[@]}" --methods tripled --budgets 0.01 --seeds 2,3 ;;
+esac
