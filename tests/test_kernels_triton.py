@@ -55,6 +55,12 @@ def kcenter_data(n: int, d: int) -> np.ndarray:
     return np.random.default_rng(n * 1000 + d).standard_normal((n, d)).astype(np.float32)
 
 
+def kcenter_room_case() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """300 points in 5 groups, rooms summing to the 12 picks (one group closed from the start)."""
+    x = kcenter_data(300, 16)
+    return x, np.arange(300) % 5, np.array([3, 0, 4, 2, 3])
+
+
 # --------------------------------------------------------------------------- child process
 def _child(out_path: str) -> None:
     """Runs under TRITON_INTERPRET=1: every kernel output the tests check, into one .npz."""
@@ -91,6 +97,12 @@ def _child(out_path: str) -> None:
             centers.append(int(torch.argmax(dist)))
         out[f"kc{n}x{d}/dist"] = dist.numpy()
         out[f"kc{n}x{d}/centers"] = np.array(centers)
+    # the selection's public k-center on the triton backend, with a per-group room (the default
+    # select.image_cap hands one room per photo): closing a full group indexes the device tensor
+    from tripled_fast.select.kcenter import kcenter_greedy
+
+    x, groups, room = kcenter_room_case()
+    out["kc_room/picks"] = kcenter_greedy(x, 12, seed=0, backend="triton", groups=groups, room=room)
     np.savez(out_path, **out)
 
 
@@ -183,6 +195,16 @@ def test_kcenter_reference_and_validation() -> None:
         kcenter_update_reference(x, torch.zeros(2), 0)
     with pytest.raises(ValueError, match="float32"):
         kcenter_update_reference(x.double(), torch.zeros(3), 0)
+
+
+def test_kcenter_greedy_room_on_triton_matches_numpy(triton_out: dict[str, np.ndarray]) -> None:
+    from tripled_fast.select.kcenter import kcenter_greedy
+
+    x, groups, room = kcenter_room_case()
+    ref = kcenter_greedy(x, 12, seed=0, backend="numpy", groups=groups, room=room)
+    got = triton_out["kc_room/picks"]
+    assert got.tolist() == ref.tolist()
+    assert np.bincount(groups[got], minlength=5).tolist() == room.tolist()
 
 
 if __name__ == "__main__":
