@@ -1,4 +1,4 @@
-"""Tables of the coverage_trim validation (bench/QUALITY.md): PSNR on `holdout` per variant.
+"""Tables of the validation experiments in bench/QUALITY.md (coverage_trim, image_cap, the (d) folds, the feature side): PSNR on `holdout` per variant.
 
 usage: python summ_trim.py sr4|dn|sr4_long|dn_long|rsr_f0|rsr_f3|b (also the image_cap rows)|rsr_folds|fsize   (run from the repository root)
 rsr_folds: the current default (image_cap) against random on all four (d) folds, and their mean.
