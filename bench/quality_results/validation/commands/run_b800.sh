@@ -38,3 +38,14 @@ case $1 in
   t1a) $Q $T "${NAF[@]}" --methods tripled --budgets 0.01 --seeds 0,1 ;;
   t1b) $Q $T "${NAF[@]}" --methods tripled --budgets 0.01 --seeds 2,3 ;;
 esac
+# eighth session (2026-12-06), fixed before these runs: complete the grid with the baselines the
+# 400-step grid had, k-means and k-center at 0.25 / 0.5 / 1 %, seeds 0-2 (3 seeds, as the other
+# methods of (b) at 400 steps), and the 2 % column for random and TripleD, seeds 0-3.
+#   run_b800.sh k1 and run_b800.sh k2 (in parallel), then run_b800.sh report2
+case $1 in
+  k1) $Q $T "${NAF[@]}" --methods kmeans,kcenter --budgets 0.0025,0.005,0.01 --seeds 0,1 ;;
+  k2) $Q $T "${NAF[@]}" --methods kmeans,kcenter --budgets 0.0025,0.005,0.01 --seeds 2
+      $Q $T "${NAF[@]}" --methods random,tripled --budgets 0.02 --seeds 0,1,2,3 ;;
+  report2) tripled-fast bench-quality $T "${NAF[@]}" --methods full,random,kmeans,kcenter,tripled \
+             --budgets 0.0025,0.005,0.01,0.02 --seeds 0,1,2,3 --report-only ;;
+esac
