@@ -1,0 +1,21 @@
+#!/bin/bash
+# 2026-12-06 (eighth session), a diagnostic fixed before these runs, not a tuning step: on the (b)
+# test grid at 800 steps k-center at 0.25 % (3 seeds) came out above TripleD (4 seeds). Does the
+# (b) validation split (holdout 0.2 of the pool photos, as run_b_capt.sh) show the same at 800
+# steps? random, k-center and the current default at 0.25 %, seeds 0-3. Whatever it shows, no
+# default changes this session (a change would need every test grid retrained).
+# usage: run_b800_val.sh 1|2 (in parallel), then run_b800_val.sh report
+cd /work/main && . /root/venv/bin/activate
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+while pgrep -f "run_b800_s47.sh" >/dev/null; do sleep 10; done
+DEG="--degrade noise:sigma=25 --degrade blur:sigma=1.5 --degrade jpeg:quality=20 --degrade lowlight --degrade haze --degrade rain"
+NAF=(--set train.arch=nafnet --set 'train.arch_kwargs={width: 8, enc_blocks: [1, 1, 1], middle_blocks: 1, dec_blocks: [1, 1, 1]}')
+V="../shared/data/pool/Urban100_HR_first50 $DEG --holdout 0.2 --patch 64 --stride 64 --budgets 0.0025 --steps 800 --batch 16 \
+   --out runs/val/allinone_naf_s800"
+Q="nice -n 10 tripled-fast bench-quality"
+case $1 in
+  1) $Q $V "${NAF[@]}" --methods random,kcenter,tripled --seeds 0,1 ;;
+  2) until ls runs/val/allinone_naf_s800/cache/scan_*.npz >/dev/null 2>&1; do sleep 10; done
+     $Q $V "${NAF[@]}" --methods random,kcenter,tripled --seeds 2,3 ;;
+  report) tripled-fast bench-quality $V "${NAF[@]}" --methods random,kcenter,tripled --seeds 0,1,2,3 --report-only ;;
+esac
