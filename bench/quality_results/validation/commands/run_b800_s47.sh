@@ -17,3 +17,6 @@ case $1 in
   1) $Q $T "${NAF[@]}" --methods random,tripled --budgets 0.0025,0.005 --seeds 4,5 ;;
   2) $Q $T "${NAF[@]}" --methods random,tripled --budgets 0.0025,0.005 --seeds 6,7 ;;
 esac
+# report (every method, every budget, the seeds each cell has):
+#   tripled-fast bench-quality <the T and NAF settings of run_b800.sh> --methods full,random,kmeans,kcenter,tripled \
+#     --budgets 0.0025,0.005,0.01,0.02 --seeds 0,1,2,3,4,5,6,7 --report-only
