@@ -19,3 +19,12 @@ case $1 in
      $Q $V "${NAF[@]}" --methods random,kcenter,tripled --seeds 2,3 ;;
   report) tripled-fast bench-quality $V "${NAF[@]}" --methods random,kcenter,tripled --seeds 0,1,2,3 --report-only ;;
 esac
+# then, fixed before these runs: the default against random at 0.5 / 1 % on the same split at 800
+# steps (the "at least as good as random at every budget" check at this length), seeds 0-3:
+#   run_b800_val.sh m1 and m2 (in parallel), then run_b800_val.sh report_m
+case $1 in
+  m1) $Q ${V/--budgets 0.0025/--budgets 0.005,0.01} "${NAF[@]}" --methods random,tripled --seeds 0,1 ;;
+  m2) $Q ${V/--budgets 0.0025/--budgets 0.005,0.01} "${NAF[@]}" --methods random,tripled --seeds 2,3 ;;
+  report_m) tripled-fast bench-quality ${V/--budgets 0.0025/--budgets 0.0025,0.005,0.01} "${NAF[@]}" \
+              --methods random,kcenter,tripled --seeds 0,1,2,3 --report-only ;;
+esac
