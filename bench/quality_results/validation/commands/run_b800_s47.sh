@@ -3,7 +3,7 @@
 # two smallest budgets (0.25 / 0.5 %) of (b) at 800 steps, so that the cells the second target is
 # judged on rest on 8 seeds per method, as on every other grid (run_seeds47.sh did the same for
 # (a), (c), (d) at their first lengths). Same settings as run_b800.sh; no other change.
-# usage: run_b800_s47.sh 1|2 (in parallel, after run_b800.sh k1 / k2), then run_b800.sh report2
+# usage: run_b800_s47.sh 1|2 (in parallel, after run_b800.sh k1 / k2), then the report at the end
 cd /work/main && . /root/venv/bin/activate
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 while pgrep -f "run_b800.sh k" >/dev/null; do sleep 10; done
