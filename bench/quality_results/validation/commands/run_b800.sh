@@ -49,3 +49,11 @@ case $1 in
   report2) tripled-fast bench-quality $T "${NAF[@]}" --methods full,random,kmeans,kcenter,tripled \
              --budgets 0.0025,0.005,0.01,0.02 --seeds 0,1,2,3 --report-only ;;
 esac
+# last, fixed before these runs: k-means and k-center at 2 %, seeds 0-2, to complete that column:
+#   run_b800.sh k2a and k2b (in parallel), then the 8-seed report of run_b800_s47.sh
+case $1 in
+  k2a) $Q $T "${NAF[@]}" --methods kmeans,kcenter --budgets 0.02 --seeds 0 
+       $Q $T "${NAF[@]}" --methods kmeans --budgets 0.02 --seeds 2 ;;
+  k2b) $Q $T "${NAF[@]}" --methods kmeans,kcenter --budgets 0.02 --seeds 1
+       $Q $T "${NAF[@]}" --methods kcenter --budgets 0.02 --seeds 2 ;;
+esac
