@@ -7,7 +7,7 @@
 # usage: run_b800_val.sh 1|2 (in parallel), then run_b800_val.sh report
 cd /work/main && . /root/venv/bin/activate
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-while pgrep -f "run_b800_s47.sh" >/dev/null; do sleep 10; done
+while pgrep -f "run_b800.sh s47" >/dev/null; do sleep 10; done  # ran after the seeds 4-7 of (b)
 DEG="--degrade noise:sigma=25 --degrade blur:sigma=1.5 --degrade jpeg:quality=20 --degrade lowlight --degrade haze --degrade rain"
 NAF=(--set train.arch=nafnet --set 'train.arch_kwargs={width: 8, enc_blocks: [1, 1, 1], middle_blocks: 1, dec_blocks: [1, 1, 1]}')
 V="../shared/data/pool/Urban100_HR_first50 $DEG --holdout 0.2 --patch 64 --stride 64 --budgets 0.0025 --steps 800 --batch 16 \
