@@ -1,0 +1,39 @@
+#!/bin/bash
+# 2026-12-06 (ninth session): task (b) all-in-one (NAFNet width 8) test grid at 1600 steps, 4x
+# the 400-step grid, as (a) / (c) / (d) got 4x. Current default (cap on, task scope). Same pool,
+# degradations, test images and network as run_b800.sh; only --steps and --out differ. The scan
+# is the 800-step grid's (hard-linked copy of its cache: the scan does not depend on training).
+# Fixed before any run, in this order (each later phase only if the session leaves time):
+#   1. full data seeds 0-1; random and TripleD at 0.25 / 0.5 / 1 %, seeds 0-3:
+#        run_b1600.sh 1 and run_b1600.sh 2 (in parallel), then run_b1600.sh report
+#   2. random and TripleD at 2 %, seeds 0-3:           run_b1600.sh 2a / 2b
+#   3. random and TripleD at 0.25 / 0.5 %, seeds 4-7:  run_b1600.sh s47a / s47b, then report8
+# k-means / k-center are not run at this length.
+cd /work/main && . /root/venv/bin/activate
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+DEG="--degrade noise:sigma=25 --degrade blur:sigma=1.5 --degrade jpeg:quality=20 --degrade lowlight --degrade haze --degrade rain"
+NAF=(--set train.arch=nafnet --set 'train.arch_kwargs={width: 8, enc_blocks: [1, 1, 1], middle_blocks: 1, dec_blocks: [1, 1, 1]}')
+OUT=runs/quality/allinone_naf_s1600
+T="../shared/data/pool/Urban100_HR_first50 $DEG --test ../shared/data/denoise/CBSD68 --max-test-images 10 \
+   --patch 64 --stride 64 --steps 1600 --batch 16 --out $OUT"
+Q="nice -n 10 tripled-fast bench-quality"
+if [ ! -d $OUT/cache ] && [ -d runs/quality/allinone_naf_s800/cache ] && [ "$1" = 1 ]; then
+  mkdir -p $OUT && cp -al runs/quality/allinone_naf_s800/cache $OUT/cache
+fi
+wait_scan() { until ls $OUT/cache/scan_*.npz >/dev/null 2>&1; do sleep 10; done; }
+case $1 in
+  1) $Q $T "${NAF[@]}" --methods full --seeds 0 --budgets 0.0025
+     $Q $T "${NAF[@]}" --methods random,tripled --budgets 0.0025,0.005,0.01 --seeds 0,1 ;;
+  2) wait_scan
+     $Q $T "${NAF[@]}" --methods full --seeds 1 --budgets 0.0025
+     $Q $T "${NAF[@]}" --methods random,tripled --budgets 0.0025,0.005,0.01 --seeds 2,3 ;;
+  report) tripled-fast bench-quality $T "${NAF[@]}" --methods full,random,tripled --budgets 0.0025,0.005,0.01 \
+            --seeds 0,1,2,3 --report-only ;;
+  2a) wait_scan; $Q $T "${NAF[@]}" --methods random,tripled --budgets 0.02 --seeds 0,1 ;;
+  2b) wait_scan; $Q $T "${NAF[@]}" --methods random,tripled --budgets 0.02 --seeds 2,3 ;;
+  s47a) wait_scan; $Q $T "${NAF[@]}" --methods random,tripled --budgets 0.0025,0.005 --seeds 4,5 ;;
+  s47b) wait_scan; $Q $T "${NAF[@]}" --methods random,tripled --budgets 0.0025,0.005 --seeds 6,7 ;;
+  report8) tripled-fast bench-quality $T "${NAF[@]}" --methods full,random,tripled --budgets 0.0025,0.005,0.01,0.02 \
+             --seeds 0,1,2,3,4,5,6,7 --report-only ;;
+  *) echo "usage: $0 1|2|report|2a|2b|s47a|s47b|report8" >&2; exit 2 ;;
+esac
