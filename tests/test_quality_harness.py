@@ -78,6 +78,17 @@ def test_harness_end_to_end(folders, tmp_path) -> None:
     res2 = run_quality(cfg2, log=logs.append)
     assert any("pool pack missing, rebuilding" in s for s in logs)
     assert res2["runs"][:5] == runs and len(res2["runs"]) == 10
+    # align.lq=resynth: the aligned pack's LQ is each patch's --degrade spec applied to its aligned GT
+    from tripled_fast.align.resynth import resynthesise_lq
+    from tripled_fast.train.packed import PackedPairs
+    argv3 = argv2 + ["--methods", "tripled-nocurr", "--budgets", "0.25", "--seeds", "0",
+                     "--set", "align.lq=resynth", "--set", "align.steps=3", "--set", "align.batch_size=4"]
+    rec = run_quality(config_from_args(build_parser().parse_args(argv3)), log=lambda s: None)["runs"][0]
+    assert rec["method"] == "tripled-nocurr" and rec["count"] == 9 and rec["fd_after"] != rec["fd_before"]
+    aligned = PackedPairs(moved / "cache" / "aligned" / "tripled-nocurr_b0.25_s0")
+    gt, ids = np.asarray(aligned.gt), [int(i) for i in aligned.ids]
+    np.testing.assert_array_equal(np.asarray(aligned.lq),
+                                  resynthesise_lq(gt, ["noise:sigma=25.0,gray=false"] * 9, ids, seed=0))
 
 
 def test_rejects_unknown_method(folders, tmp_path) -> None:
@@ -224,3 +235,8 @@ def test_records_made_before_coverage_trim_and_image_cap_keep_their_run_keys() -
     capped = QualityConfig.from_dict({**raw, "select": {**raw["select"], "image_cap": True}})
     assert run_key(capped, "tripled", 0.0025, 0) != run_key(cfg, "tripled", 0.0025, 0)
     assert run_key(capped, "kcenter", 0.0025, 0) == run_key(cfg, "kcenter", 0.0025, 0)
+    # align.lq came later still: "transform" (what ran) adds no key, re-synthesis is a new TripleD key
+    assert "lq" not in raw["align"] and cfg.align.lq == "transform"
+    resynth = QualityConfig.from_dict({**raw, "align": {**raw["align"], "lq": "resynth"}})
+    assert run_key(resynth, "tripled-nocurr", 0.0025, 0) != run_key(cfg, "tripled-nocurr", 0.0025, 0)
+    assert run_key(resynth, "random", 0.0025, 0) == run_key(cfg, "random", 0.0025, 0)

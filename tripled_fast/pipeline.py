@@ -459,6 +459,7 @@ def pack_stage(run: RunDir, cfg: RunConfig, pool: list[src.ImagePair], key: str,
 def align_stage(run: RunDir, cfg: RunConfig, key: str, device: str, progress: bool, log: Log) -> str:
     """Refine the distilled patches so their feature distribution moves toward the full set's."""
     from .align.aligner import align_subset
+    from .align.resynth import aligned_lq
     from .features.backbones import load_backbone
     from .features.extract import BackboneEmbed
     from .train.packed import PackedPairs, write_pack
@@ -474,7 +475,12 @@ def align_stage(run: RunDir, cfg: RunConfig, key: str, device: str, progress: bo
     align_cfg = dataclasses.replace(cfg.align, on=cfg.features.on)  # the side the features describe
     res = align_subset(np.array(pack.gt), np.array(pack.lq), embed, _load_features(run),
                        align_cfg, seed=cfg.seed, device=device, progress=progress)
-    write_pack(run.path("pack", "aligned"), res.gt, res.lq, np.asarray(pack.ids))
+    ids = np.asarray(pack.ids)
+    if cfg.align.enabled and cfg.align.lq != "transform":
+        specs = np.asarray(mf.column(mf.read_manifest(run.path("manifest.parquet")), "degrade"))[ids]
+        res.lq = aligned_lq(cfg.align.lq, res.gt, res.lq, [str(d) for d in specs], [int(i) for i in ids],
+                            seed=cfg.seed)
+    write_pack(run.path("pack", "aligned"), res.gt, res.lq, ids)
     fault_point("align")
     out = {"enabled": cfg.align.enabled, "fd_before": float(res.fd_before), "fd_after": float(res.fd_after),
            "kl_before": float(res.kl_before), "kl_after": float(res.kl_after)}

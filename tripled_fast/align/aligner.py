@@ -4,7 +4,9 @@ A small residual CNN (:class:`AlignerCNN`) is trained to nudge the selected patc
 their backbone-feature distribution moves toward the full pool's, while an L2 term keeps the
 pixels close to the originals. The trained transform is then applied identically to the GT and
 the LQ side of every pair, so pairs stay consistent (a fully convolutional, mostly local
-photometric correction is valid at both resolutions).
+photometric correction is valid at both resolutions). For a synthesised pool the callers can
+instead re-degrade the aligned GT with each pair's own spec (``align.lq``, :mod:`.resynth`), since
+the transform also changes the degradation (it smooths noise as readily as it shifts tone).
 
 Design choices (see :func:`align_subset`):
 

@@ -95,7 +95,8 @@ class PoolScan:
     """The scanned pool: ``features (N, D)`` float32, per-patch ``task``, ``complexity``, the
     pack prefix holding all ``N`` patch pairs (row = patch id), ``color`` and ``scale``;
     ``image``: per-patch source photo, its GT file (``select.image_cap``; the degraded copies of
-    one clean photo are one source), None when not known."""
+    one clean photo are one source), None when not known; ``degrade``: per-patch degradation
+    spec, ``""`` where the LQ is a file (``align.lq``), None when not known."""
 
     features: np.ndarray
     task: np.ndarray
@@ -106,6 +107,7 @@ class PoolScan:
     run_dir: Path
     note: str = ""
     image: Optional[np.ndarray] = None
+    degrade: Optional[np.ndarray] = None
 
     @property
     def n(self) -> int:
@@ -141,10 +143,12 @@ def scan_pool(cfg: QualityConfig, pool: list, device: str, log: Log = print) -> 
                      if pack_exists(p)), stored)
         manifest = cached.parent / "manifest.parquet"
         if pack_exists(pack):
-            image = np.asarray(mf.column(mf.read_manifest(manifest), "gt_path")) if manifest.exists() else None
+            table = mf.read_manifest(manifest) if manifest.exists() else None
+            image, degrade = ((np.asarray(mf.column(table, "gt_path")), np.asarray(mf.column(table, "degrade")))
+                              if table is not None else (None, None))
             return PoolScan(features=np.asarray(z["features"], np.float32), task=z["task"],
                             complexity=z["complexity"], pack=pack, color=str(z["color"]), scale=int(z["scale"]),
-                            run_dir=cached.parent, note=str(z["note"]), image=image)
+                            run_dir=cached.parent, note=str(z["note"]), image=image, degrade=degrade)
         log(f"quality: {pack}: pool pack missing, rebuilding it from the cached stages")
     rcfg = RunConfig(run_dir=str(Path(cfg.out_dir) / "cache"), seed=cfg.data_seed,
                      data=DataConfig(sources=cfg.pool, color=cfg.color), tiles=cfg.tiles,  # type: ignore[arg-type]
@@ -197,7 +201,8 @@ def scan_pool(cfg: QualityConfig, pool: list, device: str, log: Log = print) -> 
                      pack=str(prefix.relative_to(run.root)),
                      color=color, scale=scale, note=note)
     return PoolScan(features=feats, task=task, complexity=complexity, pack=prefix, color=color, scale=scale,
-                    run_dir=run.root, note=note, image=np.asarray(mf.column(table, "gt_path")))
+                    run_dir=run.root, note=note, image=np.asarray(mf.column(table, "gt_path")),
+                    degrade=np.asarray(mf.column(table, "degrade")))
 
 
 # ============================================================================ subsets
@@ -309,6 +314,7 @@ def train_and_evaluate(cfg: QualityConfig, scan: PoolScan, tests: dict[str, list
         rows = np.union1d(sel.stage1, sel.stage2_candidates) if curriculum else sel.selected
         if align:
             from ..align.aligner import align_subset
+            from ..align.resynth import aligned_lq
             from ..features.backbones import load_backbone
             from ..features.extract import BackboneEmbed
 
@@ -317,6 +323,12 @@ def train_and_evaluate(cfg: QualityConfig, scan: PoolScan, tests: dict[str, list
                                scan.features, dataclasses.replace(cfg.align, enabled=True, on=cfg.features.on),
                                seed=seed, device=device, progress=False)
             extra.update(fd_before=float(res.fd_before), fd_after=float(res.fd_after))
+            if cfg.align.lq != "transform":
+                if scan.degrade is None:
+                    raise ValueError(f"align.lq={cfg.align.lq}: the pool scan in {scan.run_dir} has no manifest "
+                                     f"with the degradation specs; use align.lq=transform")
+                res.lq = aligned_lq(cfg.align.lq, res.gt, res.lq, [str(d) for d in scan.degrade[rows]],
+                                    [int(r) for r in rows], seed=seed)
             prefix = Path(cfg.out_dir) / "cache" / "aligned" / f"{method}_b{budget:g}_s{seed}"
             prefix.parent.mkdir(parents=True, exist_ok=True)
             write_pack(prefix, res.gt, res.lq, rows)
@@ -362,7 +374,8 @@ _NOT_IDENTITY = ("methods", "budgets", "seeds", "out_dir", "tol_db")
 TRIPLED_ONLY_SECTIONS = ("select", "align")
 #: keys added after records existed, left out of a run's identity while at their "off" value, so
 #: the records made before them keep their run keys (section -> key -> neutral value)
-_NEUTRAL_WHEN_OFF = {"select": {"coverage_trim": 0.0, "image_cap": False, "image_cap_scope": "pool"}}
+_NEUTRAL_WHEN_OFF = {"select": {"coverage_trim": 0.0, "image_cap": False, "image_cap_scope": "pool"},
+                     "align": {"lq": "transform"}}
 
 
 def _identity(cfg: QualityConfig, method: str) -> dict[str, Any]:
@@ -394,7 +407,7 @@ def run_key(cfg: QualityConfig, method: str, budget: float, seed: int) -> str:
 
 #: what a report folder's ``config.yaml`` ran when it lacks a key added later (the behaviour
 #: before the key existed; the harness writes every key, so a missing one means an older folder)
-_BEFORE_THE_KEY = {"baseline_split": "pool", "select": _NEUTRAL_WHEN_OFF["select"]}
+_BEFORE_THE_KEY = {"baseline_split": "pool", **_NEUTRAL_WHEN_OFF}
 
 
 def read_report_config(src_dir: str | Path) -> QualityConfig:
