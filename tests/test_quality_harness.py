@@ -84,8 +84,10 @@ def test_harness_end_to_end(folders, tmp_path) -> None:
     argv3 = argv2 + ["--methods", "tripled-nocurr", "--budgets", "0.25", "--seeds", "0",
                      "--set", "align.lq=resynth", "--set", "align.steps=3", "--set", "align.batch_size=4"]
     rec = run_quality(config_from_args(build_parser().parse_args(argv3)), log=lambda s: None)["runs"][0]
+    from tripled_fast.quality.harness import run_key
     assert rec["method"] == "tripled-nocurr" and rec["count"] == 9 and rec["fd_after"] != rec["fd_before"]
-    aligned = PackedPairs(moved / "cache" / "aligned" / "tripled-nocurr_b0.25_s0")
+    cfg3 = config_from_args(build_parser().parse_args(argv3))
+    aligned = PackedPairs(moved / "cache" / "aligned" / f"tripled-nocurr_b0.25_s0_{run_key(cfg3, 'tripled-nocurr', 0.25, 0)}")
     gt, ids = np.asarray(aligned.gt), [int(i) for i in aligned.ids]
     np.testing.assert_array_equal(np.asarray(aligned.lq),
                                   resynthesise_lq(gt, ["noise:sigma=25.0,gray=false"] * 9, ids, seed=0))

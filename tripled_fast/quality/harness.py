@@ -329,7 +329,9 @@ def train_and_evaluate(cfg: QualityConfig, scan: PoolScan, tests: dict[str, list
                                      f"with the degradation specs; use align.lq=transform")
                 res.lq = aligned_lq(cfg.align.lq, res.gt, res.lq, [str(d) for d in scan.degrade[rows]],
                                     [int(r) for r in rows], seed=seed)
-            prefix = Path(cfg.out_dir) / "cache" / "aligned" / f"{method}_b{budget:g}_s{seed}"
+            # the run key in the name: runs with other align / select settings may share the cache
+            prefix = (Path(cfg.out_dir) / "cache" / "aligned"
+                      / f"{method}_b{budget:g}_s{seed}_{run_key(cfg, method, budget, seed)}")
             prefix.parent.mkdir(parents=True, exist_ok=True)
             write_pack(prefix, res.gt, res.lq, rows)
             data_pack, local = PackedPairs(prefix), {int(r): i for i, r in enumerate(rows)}
