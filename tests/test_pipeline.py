@@ -164,9 +164,10 @@ def test_image_cap_counts_the_degraded_copies_of_a_photo_together(tiny_run, tmp_
     assert max(int((gt[plain.selected] == p).sum()) for p in photos) > 5
 
 
-def test_align_lq_resynth_re_degrades_the_aligned_gt(tiny_run, tmp_path):
-    """``align.lq=resynth``: the aligned pack's LQ is each pair's own spec applied to its aligned GT
-    patch (patch id and run seed key the noise), not the aligner's output on the old LQ."""
+def test_align_lq_auto_re_degrades_the_aligned_gt(tiny_run, tmp_path):
+    """``align.lq=auto`` (the default) on a synthesised pool: the aligned pack's LQ is each pair's
+    own spec applied to its aligned GT patch (patch id and run seed key the noise); ``transform``
+    gives the aligner's output on the old LQ instead, with the same aligned GT."""
     import dataclasses
     import shutil
 
@@ -174,21 +175,24 @@ def test_align_lq_resynth_re_degrades_the_aligned_gt(tiny_run, tmp_path):
     from tripled_fast.train.packed import PackedPairs
 
     cfg, res, _ = tiny_run
-    run = tmp_path / "resynth"
-    shutil.copytree(res.run_dir, run)
-    logs: list[str] = []
-    distill(dataclasses.replace(cfg, run_dir=str(run), align=dataclasses.replace(cfg.align, lq="resynth")),
-            progress=False, log=logs.append)
-    assert "pack: cached" in logs and "align: cached" not in logs
-    pack, before = PackedPairs(run / "pack" / "aligned"), PackedPairs(res.run_dir / "pack" / "aligned")
+    assert cfg.align.lq == "auto"
+    pack = PackedPairs(res.run_dir / "pack" / "aligned")
     ids = np.asarray(pack.ids)
-    np.testing.assert_array_equal(ids, np.asarray(before.ids))
-    np.testing.assert_array_equal(np.asarray(pack.gt), np.asarray(before.gt))  # same aligner, same GT
-    specs = np.asarray(mf.column(mf.read_manifest(run / "manifest.parquet"), "degrade"))[ids]
+    specs = np.asarray(mf.column(mf.read_manifest(res.run_dir / "manifest.parquet"), "degrade"))[ids]
     assert set(specs) == {"noise:sigma=25.0,gray=false", "blur:sigma=1.5,ksize=0"}  # canonical forms
     want = resynthesise_lq(np.asarray(pack.gt), list(specs), [int(i) for i in ids], seed=cfg.seed)
     np.testing.assert_array_equal(np.asarray(pack.lq), want)
-    assert not np.array_equal(np.asarray(pack.lq), np.asarray(before.lq))
     noisy = specs == "noise:sigma=25.0,gray=false"
     resid = np.asarray(pack.lq)[noisy].astype(np.float64) - np.asarray(pack.gt)[noisy]
     assert 20.0 < resid.std() < 26.0  # sigma 25 minus the clipping at black / white
+
+    run = tmp_path / "transform"
+    shutil.copytree(res.run_dir, run)
+    logs: list[str] = []
+    distill(dataclasses.replace(cfg, run_dir=str(run), align=dataclasses.replace(cfg.align, lq="transform")),
+            progress=False, log=logs.append)
+    assert "pack: cached" in logs and "align: cached" not in logs
+    other = PackedPairs(run / "pack" / "aligned")
+    np.testing.assert_array_equal(np.asarray(other.ids), ids)
+    np.testing.assert_array_equal(np.asarray(other.gt), np.asarray(pack.gt))  # same aligner, same GT
+    assert not np.array_equal(np.asarray(other.lq), want)

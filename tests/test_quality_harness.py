@@ -242,3 +242,9 @@ def test_records_made_before_coverage_trim_and_image_cap_keep_their_run_keys() -
     resynth = QualityConfig.from_dict({**raw, "align": {**raw["align"], "lq": "resynth"}})
     assert run_key(resynth, "tripled-nocurr", 0.0025, 0) != run_key(cfg, "tripled-nocurr", 0.0025, 0)
     assert run_key(resynth, "random", 0.0025, 0) == run_key(cfg, "random", 0.0025, 0)
+    # today's default is auto: a new key where the variant aligns, none where it does not (the
+    # default tripled runs without alignment, so its committed records keep their keys)
+    auto = QualityConfig.from_dict({**raw, "align": {k: v for k, v in raw["align"].items() if k != "lq"}})
+    assert auto.align.lq == "auto" and auto.align.enabled is False
+    for m, same in (("tripled", True), ("tripled-select", True), ("tripled-noalign", True), ("tripled-nocurr", False)):
+        assert (run_key(auto, m, 0.0025, 0) == run_key(cfg, m, 0.0025, 0)) is same, m

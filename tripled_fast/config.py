@@ -223,9 +223,11 @@ class AlignConfig(StrictConfig):
     input_size: Optional[int] = None     # features computed at this side inside the loop
     pca_dims: int = 64                   # KL / Frechet subspace: top PCA axes of the full set (capped at n_subset - 1)
     on: str = "gt"                       # gt | lq : side embedded by the loss (must match features.on)
-    lq: Literal["transform", "resynth", "auto"] = "transform"  # LQ of an aligned pair: the aligner applied
-                                         # to it, the pair's --degrade spec re-applied to the aligned GT,
-                                         # or resynth where a spec exists (align/resynth.py)
+    lq: Literal["transform", "resynth", "auto"] = "auto"  # LQ of an aligned pair: the aligner applied to
+                                         # it, the pair's --degrade spec re-applied to the aligned GT, or
+                                         # (auto) resynth where a spec exists, else transform; auto since
+                                         # 2026-12-06: transform cost 0.15-0.31 dB on validation, resynth
+                                         # 0.01-0.06 (align/resynth.py, bench/QUALITY.md)
 
 
 @dataclass

@@ -307,8 +307,8 @@ def train_and_evaluate(cfg: QualityConfig, scan: PoolScan, tests: dict[str, list
         count = resolve_budget(budget, scan.n)
     model = build_model(cfg.train.arch, in_ch=ch, out_ch=ch, scale=scan.scale, seed=seed, **cfg.train.arch_kwargs)
     if method in TRIPLED_VARIANTS:
-        align_flag, curriculum = TRIPLED_VARIANTS[method]
-        align = cfg.align.enabled if align_flag is None else align_flag
+        curriculum = TRIPLED_VARIANTS[method][1]
+        align = _aligns(cfg, method)
         sel = tripled_selection(scan, budget, cfg.select, seed)
         extra["clusters"] = int(sel.info["groups"])
         rows = np.union1d(sel.stage1, sel.stage2_candidates) if curriculum else sel.selected
@@ -393,7 +393,15 @@ def _identity(cfg: QualityConfig, method: str) -> dict[str, Any]:
         if section in ident:
             ident[section] = {k: v for k, v in ident[section].items()
                               if not (k in neutral and v == neutral[k])}
+    if method in TRIPLED_VARIANTS and not _aligns(cfg, method):
+        ident["align"] = {k: v for k, v in ident["align"].items() if k != "lq"}  # no aligned pairs to make
     return ident
+
+
+def _aligns(cfg: QualityConfig, method: str) -> bool:
+    """Whether TripleD variant ``method`` runs the alignment CNN under ``cfg``."""
+    forced = TRIPLED_VARIANTS[method][0]
+    return cfg.align.enabled if forced is None else forced
 
 
 #: the first target's verdict (``report.targets``'s ``eq_half``) as printed
