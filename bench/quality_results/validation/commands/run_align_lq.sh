@@ -32,3 +32,8 @@ case $1 in
             $( [ $d = rs100 ] && echo --set align.lq=resynth --set align.pixel_weight=100 ) | tail -n 12; done ;;
   *) echo "usage: $0 base|tf|rs|rs100|report" >&2; exit 2 ;;
 esac
+# As run (2026-12-06): the copied random records were not reused (their file names carry run keys
+# from an older key function), so random was retrained here; the 12 new records equal the
+# committed ones bit for bit. The dn_cap TripleD records were reused. Records committed as
+# validation/dn_align_{base,tf,rs,rs100} (config.yaml + runs/; base without the copied random
+# files). What the alignment does to the pairs: explore_align_lq.py.
