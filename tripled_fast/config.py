@@ -211,8 +211,8 @@ class SelectConfig(StrictConfig):
 
 @dataclass
 class AlignConfig(StrictConfig):
-    enabled: bool = False                # off by default: on validation it cost 0.15 dB and it changes the
-                                         # LQ degradation (noise sigma 24.4 -> 22.4); see bench/QUALITY.md
+    enabled: bool = False                # off by default: on validation it cost 0.15 dB with lq=transform,
+                                         # 0.01-0.06 with lq=resynth (not above selection alone); QUALITY.md
     steps: int = 150
     lr: float = 1e-3
     batch_size: int = 32
