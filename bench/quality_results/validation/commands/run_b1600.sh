@@ -9,14 +9,10 @@
 #   2. random and TripleD at 2 %, seeds 0-3:           run_b1600.sh 2a / 2b
 #   3. random and TripleD at 0.25 / 0.5 %, seeds 4-7:  run_b1600.sh s47a / s47b, then report8
 # k-means / k-center are not run at this length.
-cd /work/main && . /root/venv/bin/activate
-export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-DEG="--degrade noise:sigma=25 --degrade blur:sigma=1.5 --degrade jpeg:quality=20 --degrade lowlight --degrade haze --degrade rain"
-NAF=(--set train.arch=nafnet --set 'train.arch_kwargs={width: 8, enc_blocks: [1, 1, 1], middle_blocks: 1, dec_blocks: [1, 1, 1]}')
+. "$(dirname "$0")/b_naf_env.sh"  # cd, venv, threads, DEG, NAF, Q
 OUT=runs/quality/allinone_naf_s1600
 T="../shared/data/pool/Urban100_HR_first50 $DEG --test ../shared/data/denoise/CBSD68 --max-test-images 10 \
    --patch 64 --stride 64 --steps 1600 --batch 16 --out $OUT"
-Q="nice -n 10 tripled-fast bench-quality"
 if [ ! -d $OUT/cache ] && [ -d runs/quality/allinone_naf_s800/cache ] && [ "$1" = 1 ]; then
   mkdir -p $OUT && cp -al runs/quality/allinone_naf_s800/cache $OUT/cache
 fi

@@ -6,15 +6,12 @@
 # alignment, plain training) with align.lq=resynth first, then with align.lq=transform if the session
 # leaves time. One folder per variant, the scan of runs/val/allinone_naf_capt shared.
 # usage: run_b_align_lq.sh rs|tf, then run_b_align_lq.sh report
-cd /work/main && . /root/venv/bin/activate
-export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-DEG="--degrade noise:sigma=25 --degrade blur:sigma=1.5 --degrade jpeg:quality=20 --degrade lowlight --degrade haze --degrade rain"
-NAF=(--set train.arch=nafnet --set 'train.arch_kwargs={width: 8, enc_blocks: [1, 1, 1], middle_blocks: 1, dec_blocks: [1, 1, 1]}')
+. "$(dirname "$0")/b_naf_env.sh"  # cd, venv, threads, DEG, NAF, Q
 V="../shared/data/pool/Urban100_HR_first50 $DEG --holdout 0.2 --patch 64 --stride 64 --budgets 0.005,0.01 --seeds 0,1,2,3 --steps 400 --batch 16"
 for d in rs tf; do mkdir -p runs/val/allinone_naf_al$d; ln -sfn ../allinone_naf_capt/cache runs/val/allinone_naf_al$d/cache; done
 case $1 in
   rs|tf) lq=$([ $1 = rs ] && echo resynth || echo transform)
-         nice -n 10 tripled-fast bench-quality $V "${NAF[@]}" --methods tripled-nocurr --set align.lq=$lq \
+         $Q $V "${NAF[@]}" --methods tripled-nocurr --set align.lq=$lq \
            --out runs/val/allinone_naf_al$1 $2 ;;
   report) $0 rs --report-only | tail -n 30; $0 tf --report-only | tail -n 30 ;;
   *) echo "usage: $0 rs|tf|report" >&2; exit 2 ;;
