@@ -9,6 +9,9 @@
 #   2. random and TripleD at 2 %, seeds 0-3:           run_b1600.sh 2a / 2b
 #   3. random and TripleD at 0.25 / 0.5 %, seeds 4-7:  run_b1600.sh s47a / s47b, then report8
 # k-means / k-center are not run at this length.
+# As run: after phase 1 random had not reached full data by 1 % and TripleD had at 0.5 %, so the
+# 2 % column could no longer change the first target's verdict while seeds 4-7 could change the
+# second's: phases 3 and 2 ran together, s47a then 2a and s47b then 2b (two processes).
 . "$(dirname "$0")/b_naf_env.sh"  # cd, venv, threads, DEG, NAF, Q
 OUT=runs/quality/allinone_naf_s1600
 T="../shared/data/pool/Urban100_HR_first50 $DEG --test ../shared/data/denoise/CBSD68 --max-test-images 10 \
