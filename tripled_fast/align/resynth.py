@@ -3,8 +3,8 @@
 :func:`~tripled_fast.align.aligner.align_subset` pushes the GT *and* the LQ patches through the
 same aligner CNN. For real camera pairs that is all one can do, but for a synthesised pool (clean
 images + a ``--degrade`` spec) it changes the degradation itself: the aligner smooths a noisy
-patch as readily as it shifts its tone (measured: sigma 25 noise came out at sigma 22.4), so the
-model trains on a weaker degradation than it will meet. Re-synthesising the LQ from the aligned
+patch as readily as it shifts its tone (measured on a denoising subset: the LQ - GT std fell
+from 24.4 to 20.6 grey levels, bench/QUALITY.md), so the model trains on a weaker degradation than it will meet. Re-synthesising the LQ from the aligned
 GT with the pair's own spec keeps the degradation exactly as specified.
 
 ``align.lq`` chooses (:data:`LQ_MODES`):
@@ -16,7 +16,7 @@ GT with the pair's own spec keeps the degradation exactly as specified.
 
 The degradation runs on the patch, not the whole photo: per-pixel ops (noise, low light) and
 JPEG on 8-aligned patches match the photo-level LQ in distribution; a blur sees the patch border
-(reflect padding) instead of the neighbouring pixels, and haze / rain draw their depth map or
+(mirror padding) instead of the neighbouring pixels, and haze / rain draw their depth map or
 streaks at the patch's size. Each patch draws from its own generator, seeded by
 ``(seed, key)``, so the result does not depend on the order or on the other patches.
 """
