@@ -13,6 +13,6 @@ case $1 in
   rs|tf) lq=$([ $1 = rs ] && echo resynth || echo transform)
          $Q $V "${NAF[@]}" --methods tripled-nocurr --set align.lq=$lq \
            --out runs/val/allinone_naf_al$1 $2 ;;
-  report) $0 rs --report-only | tail -n 30; $0 tf --report-only | tail -n 30 ;;
+  report) $0 rs --report-only | grep -A4 "^\*\*holdout\*\* "; $0 tf --report-only | grep -A4 "^\*\*holdout\*\* " ;;
   *) echo "usage: $0 rs|tf|report" >&2; exit 2 ;;
 esac
