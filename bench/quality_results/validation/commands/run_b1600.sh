@@ -11,8 +11,8 @@
 # k-means / k-center are not run at this length.
 # As run: after phase 1 random had not reached full data by 1 % and TripleD had at 0.5 %, so the
 # 2 % column could no longer change the first target's verdict while seeds 4-7 could change the
-# second's: phase 3 ran (s47a and s47b, two processes), chained to 2a / 2b; the chain was cut
-# before 2a / 2b started, to leave the session time for its checks: the 2 % column was not run.
+# second's: phase 3 ran first (s47a and s47b, two processes); 2a / 2b, first dropped for time,
+# ran after it at the end of the session.
 . "$(dirname "$0")/b_naf_env.sh"  # cd, venv, threads, DEG, NAF, Q
 OUT=runs/quality/allinone_naf_s1600
 T="../shared/data/pool/Urban100_HR_first50 $DEG --test ../shared/data/denoise/CBSD68 --max-test-images 10 \
