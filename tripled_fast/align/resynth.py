@@ -22,17 +22,19 @@ streaks at the patch's size. Each patch draws from its own generator, seeded by
 """
 from __future__ import annotations
 
+import typing
 from typing import Sequence
 
 import numpy as np
 
+from ..config import AlignConfig
 from ..data.degrade import apply_degradation
 from ..data.sources import stable_hash
 
 __all__ = ["LQ_MODES", "resynthesise_lq", "aligned_lq"]
 
-#: values of ``AlignConfig.lq``
-LQ_MODES = ("transform", "resynth", "auto")
+#: values of ``AlignConfig.lq`` (read from the config's type, so the two cannot drift apart)
+LQ_MODES = typing.get_args(typing.get_type_hints(AlignConfig)["lq"])
 
 
 def resynthesise_lq(gt: np.ndarray, specs: Sequence[str], keys: Sequence[object], *, seed: int) -> np.ndarray:
