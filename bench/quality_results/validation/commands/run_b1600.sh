@@ -8,7 +8,7 @@
 #        run_b1600.sh 1 and run_b1600.sh 2 (in parallel), then run_b1600.sh report
 #   2. random and TripleD at 2 %, seeds 0-3:           run_b1600.sh 2a / 2b
 #   3. random and TripleD at 0.25 / 0.5 %, seeds 4-7:  run_b1600.sh s47a / s47b, then report8
-# k-means / k-center are not run at this length.
+# k-means / k-center were not run at this length in the ninth session (added in the tenth, below).
 # As run: after phase 1 random had not reached full data by 1 % and TripleD had at 0.5 %, so the
 # 2 % column could no longer change the first target's verdict while seeds 4-7 could change the
 # second's: phase 3 ran first (s47a and s47b, two processes); 2a / 2b, first dropped for time,
@@ -35,5 +35,25 @@ case $1 in
   s47b) wait_scan; $Q $T "${NAF[@]}" --methods random,tripled --budgets 0.0025,0.005 --seeds 6,7 ;;
   report8) tripled-fast bench-quality $T "${NAF[@]}" --methods full,random,tripled --budgets 0.0025,0.005,0.01,0.02 \
              --seeds 0,1,2,3,4,5,6,7 --report-only ;;
-  *) echo "usage: $0 1|2|report|2a|2b|s47a|s47b|report8" >&2; exit 2 ;;
+  k1|k2|k2a|k2b|reportk) ;;
+  *) echo "usage: $0 1|2|report|2a|2b|s47a|s47b|report8|k1|k2|k2a|k2b|reportk" >&2; exit 2 ;;
+esac
+# tenth session (2026-12-06), fixed before these runs: the baselines the 800-step grid has, k-means
+# and k-center, at the same budgets and seeds as there (0.25 / 0.5 / 1 %, seeds 0-2; then 2 %,
+# seeds 0-2 if the session leaves time). Nothing else changes; random, TripleD and full data are
+# the committed runs. Two processes:  run_b1600.sh k1 and k2, then k2a and k2b, then reportk
+# (the report of every method, 8 seeds where run, the committed table.md).
+case $1 in
+  k1) wait_scan
+      $Q $T "${NAF[@]}" --methods kmeans,kcenter --budgets 0.0025,0.005,0.01 --seeds 0
+      $Q $T "${NAF[@]}" --methods kmeans --budgets 0.0025,0.005,0.01 --seeds 2 ;;
+  k2) wait_scan
+      $Q $T "${NAF[@]}" --methods kmeans,kcenter --budgets 0.0025,0.005,0.01 --seeds 1
+      $Q $T "${NAF[@]}" --methods kcenter --budgets 0.0025,0.005,0.01 --seeds 2 ;;
+  k2a) $Q $T "${NAF[@]}" --methods kmeans,kcenter --budgets 0.02 --seeds 0
+       $Q $T "${NAF[@]}" --methods kmeans --budgets 0.02 --seeds 2 ;;
+  k2b) $Q $T "${NAF[@]}" --methods kmeans,kcenter --budgets 0.02 --seeds 1
+       $Q $T "${NAF[@]}" --methods kcenter --budgets 0.02 --seeds 2 ;;
+  reportk) tripled-fast bench-quality $T "${NAF[@]}" --methods full,random,kmeans,kcenter,tripled \
+             --budgets 0.0025,0.005,0.01,0.02 --seeds 0,1,2,3,4,5,6,7 --report-only ;;
 esac

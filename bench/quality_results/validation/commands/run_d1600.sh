@@ -18,3 +18,13 @@ case $1 in
      nice -n 10 tripled-fast bench-quality $D --methods random,tripled --budgets 0.005,0.01 --seeds 4,5,6,7 ;;
   report) tripled-fast bench-quality $D --methods $ALL --budgets 0.005,0.01,0.02,0.05 --seeds 0,1,2,3,4,5,6,7 --report-only ;;
 esac
+# tenth session (2026-12-06), fixed before these runs: the cells of 2 % and above rested on 2 seeds,
+# and at 5 % TripleD was below random beyond the spread. Seeds 2-3 for random and TripleD at 2 / 5 %
+# (4 seeds each), then, if the session leaves time, k-means / k-center at 2 / 5 %, seeds 2-3.
+#   run_d1600.sh t2a and t2b (in parallel), then k2a and k2b, then report
+case $1 in
+  t2a) nice -n 10 tripled-fast bench-quality $D --methods random,tripled --budgets 0.02,0.05 --seeds 2 ;;
+  t2b) nice -n 10 tripled-fast bench-quality $D --methods random,tripled --budgets 0.02,0.05 --seeds 3 ;;
+  k2a) nice -n 10 tripled-fast bench-quality $D --methods kmeans,kcenter --budgets 0.02,0.05 --seeds 2 ;;
+  k2b) nice -n 10 tripled-fast bench-quality $D --methods kmeans,kcenter --budgets 0.02,0.05 --seeds 3 ;;
+esac
