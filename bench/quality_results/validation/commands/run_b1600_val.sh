@@ -1,0 +1,24 @@
+#!/bin/bash
+# 2026-12-06 (tenth session), a diagnostic fixed before these runs, not a tuning step: in the first
+# k-center runs of the (b) test grid at 1600 steps (run_b1600.sh k1 / k2) k-center came out above
+# TripleD at 0.25 %, as at 800 steps. run_b800_val.sh checked that at 800 steps on the (b)
+# validation split (TripleD 0.16 dB above k-center there); this repeats it at 1600 steps:
+# k-center and the current default, seeds 0-3, at 0.25 % (v1 / v2), then at 0.5 % if the session
+# leaves time (w1 / w2). Random is not rerun. Whatever it shows, no default changes this session (a
+# change would need every test grid retrained). The scan is the 800-step validation run's.
+# usage: run_b1600_val.sh v1 and v2 (in parallel), then w1 and w2, then report
+. "$(dirname "$0")/b_naf_env.sh"  # cd, venv, threads, DEG, NAF, Q
+OUT=runs/val/allinone_naf_s1600
+V="../shared/data/pool/Urban100_HR_first50 $DEG --holdout 0.2 --patch 64 --stride 64 --steps 1600 --batch 16 --out $OUT"
+if [ ! -d $OUT/cache ] && [ -d runs/val/allinone_naf_s800/cache ] && [ "$1" = v1 ]; then
+  mkdir -p $OUT && cp -al runs/val/allinone_naf_s800/cache $OUT/cache
+fi
+case $1 in
+  v1) $Q $V "${NAF[@]}" --methods kcenter,tripled --budgets 0.0025 --seeds 0,1 ;;
+  v2) sleep 30; $Q $V "${NAF[@]}" --methods kcenter,tripled --budgets 0.0025 --seeds 2,3 ;;
+  w1) $Q $V "${NAF[@]}" --methods kcenter,tripled --budgets 0.005 --seeds 0,1 ;;
+  w2) $Q $V "${NAF[@]}" --methods kcenter,tripled --budgets 0.005 --seeds 2,3 ;;
+  report) tripled-fast bench-quality $V "${NAF[@]}" --methods kcenter,tripled --budgets 0.0025,0.005 \
+            --seeds 0,1,2,3 --report-only ;;
+  *) echo "usage: $0 v1|v2|w1|w2|report" >&2; exit 2 ;;
+esac
