@@ -20,5 +20,17 @@ case $1 in
   w2) $Q $V "${NAF[@]}" --methods kcenter,tripled --budgets 0.005 --seeds 2,3 ;;
   report) tripled-fast bench-quality $V "${NAF[@]}" --methods kcenter,tripled --budgets 0.0025,0.005 \
             --seeds 0,1,2,3 --report-only ;;
-  *) echo "usage: $0 v1|v2|w1|w2|report" >&2; exit 2 ;;
+  x1|x2|reportx) ;;
+  *) echo "usage: $0 v1|v2|w1|w2|report|x1|x2|reportx" >&2; exit 2 ;;
+esac
+# added before the v / w results were seen: the per-task k-center baseline picks the same contents
+# in every task (identical GT features across the six degraded copies), which the default's
+# select.cross_task avoids; cross_task was validated at 400 steps only (+0.55 dB at 0.5 %, level
+# at 1 %). TripleD with cross_task=false at 0.25 / 0.5 %, seeds 0-3, same split and length:
+#   run_b1600_val.sh x1 and x2 (in parallel), then reportx
+case $1 in
+  x1) $Q $V "${NAF[@]}" --methods tripled --set select.cross_task=false --budgets 0.0025,0.005 --seeds 0,1 ;;
+  x2) $Q $V "${NAF[@]}" --methods tripled --set select.cross_task=false --budgets 0.0025,0.005 --seeds 2,3 ;;
+  reportx) tripled-fast bench-quality $V "${NAF[@]}" --methods tripled --set select.cross_task=false \
+             --budgets 0.0025,0.005 --seeds 0,1,2,3 --report-only ;;
 esac
