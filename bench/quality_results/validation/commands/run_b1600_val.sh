@@ -22,8 +22,8 @@ case $1 in
   w2) $Q $V "${NAF[@]}" --methods kcenter,tripled --budgets 0.005 --seeds 2,3 ;;
   report) tripled-fast bench-quality $V "${NAF[@]}" --methods kcenter,tripled --budgets 0.0025 \
             --seeds 0,1,2,3 --report-only ;;
-  x1|x2|reportx) ;;
-  *) echo "usage: $0 v1|v2|w1|w2|report|x1|x2|reportx" >&2; exit 2 ;;
+  x1|x2|reportx|wt1|wt2) ;;
+  *) echo "usage: $0 v1|v2|w1|w2|report|x1|x2|reportx|wt1|wt2" >&2; exit 2 ;;
 esac
 # added before the v / w results were seen: the per-task k-center baseline picks the same contents
 # in every task (identical GT features across the six degraded copies), which the default's
@@ -35,4 +35,10 @@ case $1 in
   x2) $Q $V "${NAF[@]}" --methods tripled --set select.cross_task=false --budgets 0.0025,0.005 --seeds 2,3 ;;
   reportx) tripled-fast bench-quality $V "${NAF[@]}" --methods tripled --set select.cross_task=false \
              --budgets 0.0025,0.005 --seeds 0,1,2,3 --report-only ;;
+esac
+# added while x1 / x2 ran, before their results: the default at 0.5 % (w1 / w2 without k-center),
+# the reference the x runs' 0.5 % column needs:  run_b1600_val.sh wt1 and wt2, then reportx
+case $1 in
+  wt1) $Q $V "${NAF[@]}" --methods tripled --budgets 0.005 --seeds 0,1 ;;
+  wt2) $Q $V "${NAF[@]}" --methods tripled --budgets 0.005 --seeds 2,3 ;;
 esac
