@@ -6,8 +6,8 @@
 # k-center and the current default, seeds 0-3, at 0.25 % (v1 / v2), then at 0.5 % if the session
 # leaves time (w1 / w2). Random is not rerun. Whatever it shows, no default changes this session (a
 # change would need every test grid retrained). The scan is the 800-step validation run's.
-# As run: v1 / v2 ran; w1 / w2 were dropped for time in favour of x1 / x2 below, so `report` has
-# the 0.25 % column only.
+# As run: v1 / v2 ran; w1 / w2 were dropped for time in favour of x1 / x2 below (then wt1 / wt2,
+# the default alone at 0.5 %), so `report` has the 0.25 % column only.
 # usage: run_b1600_val.sh v1 and v2 (in parallel), then w1 and w2, then report
 . "$(dirname "$0")/b_naf_env.sh"  # cd, venv, threads, DEG, NAF, Q
 OUT=runs/val/allinone_naf_s1600
