@@ -22,8 +22,8 @@ case $1 in
   w2) $Q $V "${NAF[@]}" --methods kcenter,tripled --budgets 0.005 --seeds 2,3 ;;
   report) tripled-fast bench-quality $V "${NAF[@]}" --methods kcenter,tripled --budgets 0.0025 \
             --seeds 0,1,2,3 --report-only ;;
-  x1|x2|reportx|wt1|wt2) ;;
-  *) echo "usage: $0 v1|v2|w1|w2|report|x1|x2|reportx|wt1|wt2" >&2; exit 2 ;;
+  x1|x2|reportx|wt1|wt2|r1|r2|reportr) ;;
+  *) echo "usage: $0 v1|v2|w1|w2|report|x1|x2|reportx|wt1|wt2|r1|r2|reportr" >&2; exit 2 ;;
 esac
 # added before the v / w results were seen: the per-task k-center baseline picks the same contents
 # in every task (identical GT features across the six degraded copies), which the default's
@@ -41,4 +41,13 @@ esac
 case $1 in
   wt1) $Q $V "${NAF[@]}" --methods tripled --budgets 0.005 --seeds 0,1 ;;
   wt2) $Q $V "${NAF[@]}" --methods tripled --budgets 0.005 --seeds 2,3 ;;
+esac
+# last, fixed before these runs: random at 0.25 / 0.5 %, seeds 0-3, on the same split and length,
+# the "at least as good as random at every budget" check at 1600 steps:  run_b1600_val.sh r1 and
+# r2 (in parallel), then reportr (random and the default at both budgets)
+case $1 in
+  r1) $Q $V "${NAF[@]}" --methods random --budgets 0.0025,0.005 --seeds 0,1 ;;
+  r2) $Q $V "${NAF[@]}" --methods random --budgets 0.0025,0.005 --seeds 2,3 ;;
+  reportr) tripled-fast bench-quality $V "${NAF[@]}" --methods random,tripled --budgets 0.0025,0.005 \
+             --seeds 0,1,2,3 --report-only ;;
 esac
