@@ -4,8 +4,9 @@
 same aligner CNN. For real camera pairs that is all one can do, but for a synthesised pool (clean
 images + a ``--degrade`` spec) it changes the degradation itself: the aligner smooths a noisy
 patch as readily as it shifts its tone (measured on a denoising subset: the LQ - GT std fell
-from 24.4 to 20.6 grey levels, bench/QUALITY.md), so the model trains on a weaker degradation than it will meet. Re-synthesising the LQ from the aligned
-GT with the pair's own spec keeps the degradation exactly as specified.
+from 24.4 to 20.6 grey levels, bench/QUALITY.md), so the model trains on a weaker degradation
+than it will meet. Re-synthesising the LQ from the aligned GT with the pair's own spec keeps the
+degradation exactly as specified.
 
 ``align.lq`` chooses (:data:`LQ_MODES`):
 
@@ -22,8 +23,7 @@ streaks at the patch's size. Each patch draws from its own generator, seeded by
 """
 from __future__ import annotations
 
-import typing
-from typing import Sequence
+from typing import Sequence, get_args, get_type_hints
 
 import numpy as np
 
@@ -34,7 +34,7 @@ from ..data.sources import stable_hash
 __all__ = ["LQ_MODES", "resynthesise_lq", "aligned_lq"]
 
 #: values of ``AlignConfig.lq`` (read from the config's type, so the two cannot drift apart)
-LQ_MODES = typing.get_args(typing.get_type_hints(AlignConfig)["lq"])
+LQ_MODES = get_args(get_type_hints(AlignConfig)["lq"])
 
 
 def resynthesise_lq(gt: np.ndarray, specs: Sequence[str], keys: Sequence[object], *, seed: int) -> np.ndarray:
