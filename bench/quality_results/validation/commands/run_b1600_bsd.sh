@@ -1,0 +1,35 @@
+#!/bin/bash
+# 2026-12-06 (eleventh session), a diagnostic fixed before these runs, not a tuning step. At 1600
+# steps k-center is above TripleD at 0.25 % on the CBSD68 test grid (+0.64 dB) but 0.62 dB below
+# it on the (b) validation split (held-out Urban100 photos, the pool's own domain). One difference
+# is the photos' domain (Urban100 city scenes vs BSD natural scenes). This evaluates the same
+# training as the test grid (whole Urban100 pool, NAFNet width 8, 1600 steps, the same seeds and
+# so the same subsets and networks) on a validation set from the test set's domain that shares
+# no photo with it: the 32 B100 photos that are not in CBSD68 (make_bsd32.py; symlinks under
+# runs/, nothing copied), with the same six degradations (192 pairs). CBSD68 is not evaluated.
+# Phases, in this order, each later one only if the session leaves time:
+#   1. random, k-center, TripleD (default) at 0.25 %, seeds 0-3:  run_b1600_bsd.sh 1a and 1b
+#   2. the same at 0.5 %:                                          run_b1600_bsd.sh 2a and 2b
+#   3. full data, seeds 0 and 1:                                   run_b1600_bsd.sh 3a and 3b
+# then run_b1600_bsd.sh report. No default changes this session whatever it shows (a change would
+# need every test grid retrained); a follow-up variant gets its own plan committed before it runs.
+. "$(dirname "$0")/b_naf_env.sh"  # cd, venv, threads, DEG, NAF, Q
+OUT=runs/val/allinone_naf_s1600_bsd32
+VS=runs/val/bsd100_not_cbsd68
+[ -d $VS ] || python bench/quality_results/validation/commands/make_bsd32.py $VS || exit 1
+T="../shared/data/pool/Urban100_HR_first50 $DEG --test $VS --patch 64 --stride 64 --steps 1600 --batch 16 --out $OUT"
+if [ ! -d $OUT/cache ] && [ -d runs/quality/allinone_naf_s1600/cache ] && [ "$1" = 1a ]; then
+  mkdir -p $OUT && cp -al runs/quality/allinone_naf_s1600/cache $OUT/cache
+fi
+wait_scan() { until ls $OUT/cache/scan_*.npz >/dev/null 2>&1; do sleep 10; done; }
+case $1 in
+  1a) $Q $T "${NAF[@]}" --methods random,kcenter,tripled --budgets 0.0025 --seeds 0,1 ;;
+  1b) wait_scan; sleep 20; $Q $T "${NAF[@]}" --methods random,kcenter,tripled --budgets 0.0025 --seeds 2,3 ;;
+  2a) $Q $T "${NAF[@]}" --methods random,kcenter,tripled --budgets 0.005 --seeds 0,1 ;;
+  2b) $Q $T "${NAF[@]}" --methods random,kcenter,tripled --budgets 0.005 --seeds 2,3 ;;
+  3a) $Q $T "${NAF[@]}" --methods full --budgets 0.0025 --seeds 0 ;;
+  3b) $Q $T "${NAF[@]}" --methods full --budgets 0.0025 --seeds 1 ;;
+  report) tripled-fast bench-quality $T "${NAF[@]}" --methods full,random,kcenter,tripled \
+            --budgets 0.0025,0.005 --seeds 0,1,2,3 --report-only ;;
+  *) echo "usage: $0 1a|1b|2a|2b|3a|3b|report" >&2; exit 2 ;;
+esac
