@@ -31,8 +31,8 @@ case $1 in
   3b) $Q $T "${NAF[@]}" --methods full --budgets 0.0025 --seeds 1 ;;
   report) tripled-fast bench-quality $T "${NAF[@]}" --methods full,random,kcenter,tripled \
             --budgets 0.0025,0.005 --seeds 0,1,2,3 --report-only ;;
-  4a|4b|report4) ;;
-  *) echo "usage: $0 1a|1b|2a|2b|3a|3b|report|4a|4b|report4" >&2; exit 2 ;;
+  4a|4b|report4|5a|5b|report5) ;;
+  *) echo "usage: $0 1a|1b|2a|2b|3a|3b|report|4a|4b|report4|5a|5b|report5" >&2; exit 2 ;;
 esac
 # Phase 4, added at 20:12 while phase 1 ran (seen: seeds 0 and 2 of all three methods, TripleD above
 # k-center on both): the test grid evaluates CBSD68's first 10 photos only (--max-test-images 10,
@@ -54,5 +54,14 @@ case $1 in
   4b) sleep 20; $Q $T4 "${NAF[@]}" --methods random,kcenter,tripled --budgets 0.0025 --seeds 2,3
       $Q $T4 "${NAF[@]}" --methods full --budgets 0.0025 --seeds 1 ;;
   report4) tripled-fast bench-quality $T4 "${NAF[@]}" --methods full,random,kcenter,tripled --budgets 0.0025 \
+             --seeds 0,1,2,3 --report-only ;;
+esac
+# Phase 5, added at 21:53 after phase 4's results, before any run of it: the second target's other
+# cell on all 68 photos, random and TripleD at 0.5 %, seeds 0-3 (k-center left out for time).
+#   run_b1600_bsd.sh 5a and 5b, then report5
+case $1 in
+  5a) $Q $T4 "${NAF[@]}" --methods random,tripled --budgets 0.005 --seeds 0,1 ;;
+  5b) $Q $T4 "${NAF[@]}" --methods random,tripled --budgets 0.005 --seeds 2,3 ;;
+  report5) tripled-fast bench-quality $T4 "${NAF[@]}" --methods full,random,kcenter,tripled --budgets 0.0025,0.005 \
              --seeds 0,1,2,3 --report-only ;;
 esac
