@@ -56,7 +56,7 @@ case $1 in
   report4) tripled-fast bench-quality $T4 "${NAF[@]}" --methods full,random,kcenter,tripled --budgets 0.0025 \
              --seeds 0,1,2,3 --report-only ;;
 esac
-# Phase 5, added at 21:53 after phase 4's results, before any run of it: the second target's other
+# Phase 5, added at 21:51 after phase 4's results, before any run of it: the second target's other
 # cell on all 68 photos, random and TripleD at 0.5 %, seeds 0-3 (k-center left out for time).
 #   run_b1600_bsd.sh 5a and 5b, then report5
 case $1 in
