@@ -31,8 +31,8 @@ case $1 in
   3b) $Q $T "${NAF[@]}" --methods full --budgets 0.0025 --seeds 1 ;;
   report) tripled-fast bench-quality $T "${NAF[@]}" --methods full,random,kcenter,tripled \
             --budgets 0.0025,0.005 --seeds 0,1,2,3 --report-only ;;
-  4a|4b|report4|5a|5b|report5) ;;
-  *) echo "usage: $0 1a|1b|2a|2b|3a|3b|report|4a|4b|report4|5a|5b|report5" >&2; exit 2 ;;
+  4a|4b|report4|5a|5b|report5|6a|6b|7a|7b|report7) ;;
+  *) echo "usage: $0 1a|1b|2a|2b|3a|3b|report|4a|4b|report4|5a|5b|report5|6a|6b|7a|7b|report7" >&2; exit 2 ;;
 esac
 # Phase 4, added at 20:12 while phase 1 ran (seen: seeds 0 and 2 of all three methods, TripleD above
 # k-center on both): the test grid evaluates CBSD68's first 10 photos only (--max-test-images 10,
@@ -64,4 +64,18 @@ case $1 in
   5b) $Q $T4 "${NAF[@]}" --methods random,tripled --budgets 0.005 --seeds 2,3 ;;
   report5) tripled-fast bench-quality $T4 "${NAF[@]}" --methods full,random,kcenter,tripled --budgets 0.0025,0.005 \
              --seeds 0,1,2,3 --report-only ;;
+esac
+# Phase 6, added on 2026-12-06 at 22:38 (twelfth session), before any run of it: the test grid
+# has 8 seeds at the two smallest budgets, the all-68 scoring 4. Seeds 4-7 of random and TripleD
+# at 0.25 % and 0.5 % on all 68 CBSD68 photos, the same training (so the 10-photo grid's own
+# networks), bring the all-68 row to the grid's 8 seeds. Whatever they show is reported.
+# Phase 7, only if the session leaves time: k-center at 0.5 %, seeds 0-3 (left out last session).
+#   run_b1600_bsd.sh 6a and 6b, then 7a and 7b, then report7
+case $1 in
+  6a) $Q $T4 "${NAF[@]}" --methods random,tripled --budgets 0.0025,0.005 --seeds 4,5 ;;
+  6b) $Q $T4 "${NAF[@]}" --methods random,tripled --budgets 0.0025,0.005 --seeds 6,7 ;;
+  7a) $Q $T4 "${NAF[@]}" --methods kcenter --budgets 0.005 --seeds 0,1 ;;
+  7b) $Q $T4 "${NAF[@]}" --methods kcenter --budgets 0.005 --seeds 2,3 ;;
+  report7) tripled-fast bench-quality $T4 "${NAF[@]}" --methods full,random,kcenter,tripled --budgets 0.0025,0.005 \
+             --seeds 0,1,2,3,4,5,6,7 --report-only ;;
 esac
