@@ -31,8 +31,8 @@ case $1 in
   3b) $Q $T "${NAF[@]}" --methods full --budgets 0.0025 --seeds 1 ;;
   report) tripled-fast bench-quality $T "${NAF[@]}" --methods full,random,kcenter,tripled \
             --budgets 0.0025,0.005 --seeds 0,1,2,3 --report-only ;;
-  4a|4b|report4|5a|5b|report5|6a|6b|7a|7b|report7) ;;
-  *) echo "usage: $0 1a|1b|2a|2b|3a|3b|report|4a|4b|report4|5a|5b|report5|6a|6b|7a|7b|report7" >&2; exit 2 ;;
+  4a|4b|report4|5a|5b|report5|6a|6b|7a|7b|report7|8a|8b|report8) ;;
+  *) echo "usage: $0 1a|1b|2a|2b|3a|3b|report|4a|4b|report4|5a|5b|report5|6a|6b|7a|7b|report7|8a|8b|report8" >&2; exit 2 ;;
 esac
 # Phase 4, added at 20:12 while phase 1 ran (seen: seeds 0 and 2 of all three methods, TripleD above
 # k-center on both): the test grid evaluates CBSD68's first 10 photos only (--max-test-images 10,
@@ -78,4 +78,24 @@ case $1 in
   7b) $Q $T4 "${NAF[@]}" --methods kcenter --budgets 0.005 --seeds 2,3 ;;
   report7) tripled-fast bench-quality $T4 "${NAF[@]}" --methods full,random,kcenter,tripled --budgets 0.0025,0.005 \
              --seeds 0,1,2,3,4,5,6,7 --report-only ;;
+esac
+# Phase 8, added on 2026-12-06 at 22:59 (twelfth session) while phase 6 ran, with 6 of its 16 runs
+# seen (seeds 4 and 6: random 0.25 / 0.5 %, TripleD 0.25 %): every (b) grid scores CBSD68's first
+# 10 photos. The 800-step grid's training (run_b800.sh: the same but --steps 800), its networks,
+# scored on all 68 photos: full data seeds 0-1, random and TripleD at 0.25 / 0.5 %, seeds 0-3.
+# A re-measurement, reported whatever it shows; nothing is tuned on it.
+#   run_b1600_bsd.sh 8a and 8b, then report8
+T8="../shared/data/pool/Urban100_HR_first50 $DEG --test ../shared/data/denoise/CBSD68 --patch 64 --stride 64 \
+    --steps 800 --batch 16 --out runs/quality/allinone_naf_s800_cbsd68all"
+if [ ! -d runs/quality/allinone_naf_s800_cbsd68all/cache ] && [ "$1" = 8a ]; then
+  mkdir -p runs/quality/allinone_naf_s800_cbsd68all
+  cp -al runs/quality/allinone_naf_s800/cache runs/quality/allinone_naf_s800_cbsd68all/cache
+fi
+case $1 in
+  8a) $Q $T8 "${NAF[@]}" --methods full --budgets 0.0025 --seeds 0
+      $Q $T8 "${NAF[@]}" --methods random,tripled --budgets 0.0025,0.005 --seeds 0,1 ;;
+  8b) sleep 20; $Q $T8 "${NAF[@]}" --methods full --budgets 0.0025 --seeds 1
+      $Q $T8 "${NAF[@]}" --methods random,tripled --budgets 0.0025,0.005 --seeds 2,3 ;;
+  report8) tripled-fast bench-quality $T8 "${NAF[@]}" --methods full,random,tripled --budgets 0.0025,0.005 \
+             --seeds 0,1,2,3 --report-only ;;
 esac
