@@ -99,9 +99,10 @@ case $1 in
   report8) tripled-fast bench-quality $T8 "${NAF[@]}" --methods full,random,tripled --budgets 0.0025,0.005 \
              --seeds 0,1,2,3 --report-only ;;
 esac
-# Phase 9, added at 00:00 (2026-12-07) after phase 8's report (TripleD - random +0.68 / +0.57 dB, spreads 0.50 /
-# 0.30, 4 seeds), before any run of it: seeds 4-7 of random and TripleD at 0.25 / 0.5 % for the
-# 800-step scoring on all 68 photos, so that it has the grid's 8 seeds. Reported whatever it shows.
+# Phase 9, added on 2026-12-07 at 00:00 after phase 8's report (TripleD - random +0.68 / +0.57 dB,
+# spreads 0.50 / 0.30, 4 seeds), before any run of it: seeds 4-7 of random and TripleD at 0.25 /
+# 0.5 % for the 800-step scoring on all 68 photos, so that it has the grid's 8 seeds. Reported
+# whatever it shows.
 #   run_b1600_bsd.sh 9a and 9b, then report9
 case $1 in
   9a) $Q $T8 "${NAF[@]}" --methods random,tripled --budgets 0.0025,0.005 --seeds 4,5 ;;
