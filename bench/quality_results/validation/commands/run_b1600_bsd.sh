@@ -94,7 +94,8 @@ fi
 case $1 in
   8a) $Q $T8 "${NAF[@]}" --methods full --budgets 0.0025 --seeds 0
       $Q $T8 "${NAF[@]}" --methods random,tripled --budgets 0.0025,0.005 --seeds 0,1 ;;
-  8b) sleep 20; $Q $T8 "${NAF[@]}" --methods full --budgets 0.0025 --seeds 1
+  8b) until ls runs/quality/allinone_naf_s800_cbsd68all/cache/scan_*.npz >/dev/null 2>&1; do sleep 10; done
+      sleep 20; $Q $T8 "${NAF[@]}" --methods full --budgets 0.0025 --seeds 1
       $Q $T8 "${NAF[@]}" --methods random,tripled --budgets 0.0025,0.005 --seeds 2,3 ;;
   report8) tripled-fast bench-quality $T8 "${NAF[@]}" --methods full,random,tripled --budgets 0.0025,0.005 \
              --seeds 0,1,2,3 --report-only ;;
@@ -110,3 +111,7 @@ case $1 in
   report9) tripled-fast bench-quality $T8 "${NAF[@]}" --methods full,random,tripled --budgets 0.0025,0.005 \
              --seeds 0,1,2,3,4,5,6,7 --report-only ;;
 esac
+# 2026-12-07 (thirteenth session): the environment restart at 00:05 took runs/ with it, phase 8's
+# records (not yet copied into bench/) and the 800-step grid's cache included. Phase 8 is rerun
+# from scratch (training is deterministic, so it must give the numbers of its report of 00:00 to
+# the digit: a check), 8b now waits for 8a's pool scan; then phase 9 as planned.
