@@ -115,6 +115,9 @@ esac
 # records (not yet copied into bench/) and the 800-step grid's cache included. Phase 8 is rerun
 # from scratch (training is deterministic, so it must give the numbers of its report of 00:00 to
 # the digit: a check), 8b now waits for 8a's pool scan; then phase 9 as planned.
+# Outcome (seen at 00:20, noted here at 02:19): the check failed. The rebuilt environment's final
+# losses differ from the grid's by -12 % to +8 % (full data by 0.1 % or less), so phases 8-9 are
+# re-trained networks; QUALITY.md reports them as such, beside the lost first run's numbers.
 # Phase 10, added on 2026-12-07 at 01:40 (thirteenth session) after phase 9's report, before any
 # run of it: the rebuilt environment moved phase 8's 4-seed margin at 0.25 % by 0.26 dB, about
 # the headroom of the one row that meets the second target (1600 steps, all 68 photos: +0.72,
