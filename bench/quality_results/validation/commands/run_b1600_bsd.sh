@@ -140,3 +140,19 @@ case $1 in
   report10) tripled-fast bench-quality $T10 "${NAF[@]}" --methods random,tripled --budgets 0.0025 \
               --seeds 0,1,2,3 --report-only ;;
 esac
+# Phase 11, added on 2026-12-07 at 02:50 (fourteenth session), before any run of it: the rest of
+# the phase-10 rebuild, so that the one row that met the second target is re-trained whole in this
+# environment for seeds 0-3: random and TripleD at 0.5 %, seeds 0-3, and full data, seeds 0 and 1
+# (the recorded row has 2 full-data seeds), into phase 10's folder. Reported whatever it shows,
+# beside the recorded row; nothing is tuned on it. Two processes:
+#   run_b1600_bsd.sh 11a and 11b, then report11
+case $1 in
+  11a) $Q $T10 "${NAF[@]}" --methods random,tripled --budgets 0.005 --seeds 0
+       $Q $T10 "${NAF[@]}" --methods random,tripled --budgets 0.005 --seeds 2
+       $Q $T10 "${NAF[@]}" --methods full --budgets 0.0025 --seeds 0 ;;
+  11b) $Q $T10 "${NAF[@]}" --methods random,tripled --budgets 0.005 --seeds 1
+       $Q $T10 "${NAF[@]}" --methods random,tripled --budgets 0.005 --seeds 3
+       $Q $T10 "${NAF[@]}" --methods full --budgets 0.0025 --seeds 1 ;;
+  report11) tripled-fast bench-quality $T10 "${NAF[@]}" --methods full,random,tripled --budgets 0.0025,0.005 \
+              --seeds 0,1,2,3 --report-only ;;
+esac
