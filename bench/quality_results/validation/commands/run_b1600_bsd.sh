@@ -31,8 +31,8 @@ case $1 in
   3b) $Q $T "${NAF[@]}" --methods full --budgets 0.0025 --seeds 1 ;;
   report) tripled-fast bench-quality $T "${NAF[@]}" --methods full,random,kcenter,tripled \
             --budgets 0.0025,0.005 --seeds 0,1,2,3 --report-only ;;
-  4a|4b|report4|5a|5b|report5|6a|6b|7a|7b|report7|8a|8b|report8|9a|9b|report9|10a|10b|report10) ;;
-  *) echo "usage: $0 1a|1b|2a|2b|3a|3b|report|4a|4b|report4|5a|5b|report5|6a|6b|7a|7b|report7|8a|8b|report8|9a|9b|report9|10a|10b|report10" >&2; exit 2 ;;
+  4a|4b|report4|5a|5b|report5|6a|6b|7a|7b|report7|8a|8b|report8|9a|9b|report9|10a|10b|report10|11a|11b|report11) ;;
+  *) echo "usage: $0 1a|1b|2a|2b|3a|3b|report|4a|4b|report4|5a|5b|report5|6a|6b|7a|7b|report7|8a|8b|report8|9a|9b|report9|10a|10b|report10|11a|11b|report11" >&2; exit 2 ;;
 esac
 # Phase 4, added at 20:12 while phase 1 ran (seen: seeds 0 and 2 of all three methods, TripleD above
 # k-center on both): the test grid evaluates CBSD68's first 10 photos only (--max-test-images 10,
