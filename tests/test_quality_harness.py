@@ -56,6 +56,13 @@ def test_harness_end_to_end(folders, tmp_path) -> None:
     expect = [b for b in (0.1, 0.25) if cells["random"][b]["psnr"] >= full - 0.1]
     assert res["targets"]["tripled-noalign"]["test"]["eq_baseline"] == (min(expect) if expect else None)
     assert (out / "table.md").read_text().startswith("**test**")
+    # the paired difference to random (one seed: no interval) is in the table and in summary.json
+    pr = res["paired"]["tripled-noalign"]["test"][0.25]
+    assert pr["n"] == 1 and pr["ci"] is None
+    assert pr["mean"] == pytest.approx(runs[4]["tests"]["test"]["psnr"] - runs[3]["tests"]["test"]["psnr"])
+    assert "**tripled-noalign - random, paired by seed**" in (out / "table.md").read_text()
+    saved = json.loads((out / "summary.json").read_text())["paired_vs_random"]["tripled-noalign"]["test"]["0.25"]
+    assert saved["mean"] == pytest.approx(pr["mean"])
     assert (out / "psnr_vs_budget.png").stat().st_size > 1000
     # a rerun trains nothing: every run comes from its cached record, identical numbers
     again = run_quality(cfg, report_only=True, log=lambda s: None)

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from tripled_fast.quality.report import equal_quality_budget, format_table, plot_psnr, summarize, targets
+from tripled_fast.quality.report import (equal_quality_budget, format_paired, format_table, paired_differences, plot_psnr,
+                                         summarize, targets)
 
 
 def _run(method: str, budget: float, seed: int, psnr: float, ssim: float = 0.8, count: int = 0) -> dict:
@@ -83,3 +84,35 @@ def test_errors() -> None:
         summarize([])
     with pytest.raises(ValueError, match="tol_db"):
         equal_quality_budget(summarize(RUNS), "random", "T", -1.0)
+
+
+def test_paired_differences_pair_by_seed() -> None:
+    runs = RUNS + [_run("random", 0.01, 2, 29.5), _run("tripled", 0.01, 3, 31.0), _run("kcenter", 0.01, 0, 28.0)]
+    p = paired_differences(runs)
+    assert list(p) == ["T"] and list(p["T"]) == [0.01, 0.02]
+    c = p["T"][0.01]                       # seeds 0, 1 only: random's seed 2 and tripled's 3 have no partner
+    assert c["seeds"] == [0, 1] and c["n"] == 2 and c["wins"] == 2
+    assert c["mean"] == pytest.approx(((30.0 - 29.0) + (30.05 - 29.2)) / 2)
+    assert c["std"] == pytest.approx(math.sqrt(2) * 0.075)          # differences 1.0 and 0.85
+    half = 12.706204736174698 * c["std"] / math.sqrt(2)             # t(0.975, 1 dof)
+    assert c["ci"] == pytest.approx([0.925 - half, 0.925 + half])
+    c2 = p["T"][0.02]                      # differences 0.3 and 0.2
+    assert c2["mean"] == pytest.approx(0.25) and c2["wins"] == 2
+    # a 90 % interval is narrower; one common seed has no spread and no interval
+    assert paired_differences(runs, level=0.9)["T"][0.01]["ci"][1] < c["ci"][1]
+    one = paired_differences([_run("random", 0.01, 0, 29.0), _run("tripled", 0.01, 0, 28.5)])["T"][0.01]
+    assert one == {"n": 1, "mean": pytest.approx(-0.5), "std": 0.0, "ci": None, "wins": 0, "seeds": [0]}
+    assert paired_differences(runs, method="kcenter")["T"][0.01]["mean"] == pytest.approx(-1.0)
+    lines = format_paired(p).splitlines()
+    assert lines[0].startswith("**tripled - random, paired by seed**")
+    assert "| T | 2 % | 2 | +0.25 +- 0.07 | [-0.39, +0.89] | 2/2 |" in lines
+    assert format_paired({}) == ""
+
+
+def test_paired_differences_errors() -> None:
+    with pytest.raises(ValueError, match="level"):
+        paired_differences(RUNS, level=1.0)
+    with pytest.raises(ValueError, match="both 'random'"):
+        paired_differences(RUNS, method="random")
+    with pytest.raises(ValueError, match="two random runs at budget 0.01 seed 0"):
+        paired_differences(RUNS + [_run("random", 0.01, 0, 29.9)])

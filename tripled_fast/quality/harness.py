@@ -29,7 +29,7 @@ import yaml
 from ..config import (AlignConfig, DataConfig, EvalConfig, FeatureConfig, RunConfig, ScoreConfig, SelectConfig,
                       SourceConfig, StrictConfig, TileConfig, TrainConfig)
 from ..runfiles import atomic_path, atomic_write_json, atomic_write_text, fingerprint
-from .report import FULL, format_table, plot_psnr, summarize, targets
+from .report import FULL, format_paired, format_table, paired_differences, plot_psnr, summarize, targets
 
 Log = Callable[[str], None]
 
@@ -475,7 +475,8 @@ def run_quality(cfg: QualityConfig, *, report_only: bool = False, device: str = 
                 log: Log = print) -> dict[str, Any]:
     """Run (or collect) every ``method x budget x seed`` and write the report files.
 
-    Returns ``{"runs", "summary", "targets", "table"}``.
+    Returns ``{"runs", "summary", "targets", "paired", "table"}`` (``paired``: per TripleD
+    variant, its PSNR minus random's paired by seed, when random is among the methods).
     """
     from ..data import sources as src
     from ..pipeline import _resolve_device
@@ -514,15 +515,17 @@ def run_quality(cfg: QualityConfig, *, report_only: bool = False, device: str = 
     if not runs:
         raise ValueError(f"{out}: no finished runs to report")
     summary = summarize(runs)
-    tg = {m: targets(summary, method=m, tol_db=cfg.tol_db) for m in TRIPLED_VARIANTS if m in cfg.methods}
-    table = format_table(summary, cfg.tol_db)
+    variants = [m for m in TRIPLED_VARIANTS if m in cfg.methods]
+    tg = {m: targets(summary, method=m, tol_db=cfg.tol_db) for m in variants}
+    paired = {m: paired_differences(runs, method=m) for m in variants} if "random" in cfg.methods else {}
+    table = "\n".join([format_table(summary, cfg.tol_db)] + [format_paired(p, m) for m, p in paired.items() if p])
     atomic_write_json(out / "runs.json", runs)
     atomic_write_json(out / "summary.json", {"summary": _jsonable(summary), "targets": _jsonable(tg),
-                                             "tol_db": cfg.tol_db})
+                                             "paired_vs_random": _jsonable(paired), "tol_db": cfg.tol_db})
     atomic_write_text(out / "table.md", table + "\n")
     plot_psnr(summary, out / "psnr_vs_budget.png")
     log(table)
-    return {"runs": runs, "summary": summary, "targets": tg, "table": table}
+    return {"runs": runs, "summary": summary, "targets": tg, "paired": paired, "table": table}
 
 
 def _jsonable(x: Any) -> Any:

@@ -152,6 +152,81 @@ def targets(summary: dict[str, Any], method: str = "tripled", baseline: str = "r
     return out
 
 
+def paired_differences(runs: list[dict[str, Any]], method: str = "tripled", baseline: str = "random",
+                       level: float = 0.95) -> dict[str, dict[float, dict[str, Any]]]:
+    """Method minus baseline PSNR, paired by seed, per test and budget.
+
+    The harness builds a run's network and batch order from its seed, so the two runs of one
+    seed differ only in their training subset; the paired difference removes the part of the
+    seed spread that both share. This is a supplement to :func:`targets` (whose second target
+    compares the plain difference of means with the larger seed std), not a replacement.
+
+    Args:
+        runs: harness run records (``method``, ``budget``, ``seed``, ``tests``).
+        method, baseline: the two methods compared.
+        level: two-sided confidence level of the interval, in (0, 1).
+
+    Returns:
+        ``{test: {budget: {"n", "mean", "std", "ci", "wins", "seeds"}}}`` over the budgets where
+        both methods have runs of at least one common seed: ``n`` common seeds, ``mean`` and
+        sample ``std`` (ddof=1; 0.0 for one seed) of the differences, ``ci`` the Student-t
+        interval ``[lo, hi]`` of the mean (None for one seed), ``wins`` the number of seeds
+        where the method is higher. A seed run by only one of the two is left out.
+    """
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"paired_differences: level expected a probability in (0, 1), got {level}")
+    if method == baseline:
+        raise ValueError(f"paired_differences: method and baseline are both {method!r}; expected two methods")
+    from scipy.stats import t as student_t
+
+    by: dict[tuple[str, str, float], dict[int, float]] = {}
+    for r in runs:
+        m = str(r["method"])
+        if m not in (method, baseline):
+            continue
+        for test, res in r["tests"].items():
+            cell = by.setdefault((test, m, float(r["budget"])), {})
+            seed = int(r["seed"])
+            if seed in cell:
+                raise ValueError(f"paired_differences: two {m} runs at budget {r['budget']} seed {seed} on {test}")
+            cell[seed] = float(res["psnr"])
+    out: dict[str, dict[float, dict[str, Any]]] = {}
+    for (test, m, b), mine in by.items():
+        if m != method or (test, baseline, b) not in by:
+            continue
+        other = by[(test, baseline, b)]
+        seeds = sorted(set(mine) & set(other))
+        if not seeds:
+            continue
+        d = np.array([mine[s] - other[s] for s in seeds], dtype=np.float64)
+        mean, std = _mean_std(list(d))
+        ci = None
+        if d.size > 1:
+            half = float(student_t.ppf(0.5 + level / 2, d.size - 1)) * std / np.sqrt(d.size)
+            ci = [mean - half, mean + half]
+        out.setdefault(test, {})[b] = {"n": int(d.size), "mean": mean, "std": std, "ci": ci,
+                                       "wins": int((d > 0).sum()), "seeds": seeds}
+    return {t: dict(sorted(cells.items())) for t, cells in out.items()}
+
+
+def format_paired(paired: dict[str, dict[float, dict[str, Any]]], method: str = "tripled",
+                  baseline: str = "random", level: float = 0.95) -> str:
+    """Markdown: one row per test and budget with the paired difference, its interval and wins."""
+    if not paired:
+        return ""
+    pct = f"{100 * level:g} %"
+    lines = [f"**{method} - {baseline}, paired by seed** (PSNR dB: mean +- sample std of the per-seed "
+             f"differences, {pct} Student-t interval of the mean, seeds where {method} is higher)", "",
+             f"| test | budget | seeds | difference | {pct} interval | higher |", "|---|---|---|---|---|---|"]
+    for test, cells in paired.items():
+        for b, c in cells.items():
+            ci = "-" if c["ci"] is None else f"[{c['ci'][0]:+.2f}, {c['ci'][1]:+.2f}]"
+            lines.append(f"| {test} | {_fmt_budget(b)} | {c['n']} | {c['mean']:+.2f} +- {c['std']:.2f} | {ci} "
+                         f"| {c['wins']}/{c['n']} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
 def plot_psnr(summary: dict[str, Any], path: str | Path) -> Path:
     """PSNR vs budget (log x) per method, one panel per test; full data as a dashed line."""
     import matplotlib
