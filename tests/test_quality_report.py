@@ -96,6 +96,7 @@ def test_paired_differences_pair_by_seed() -> None:
     assert c["std"] == pytest.approx(math.sqrt(2) * 0.075)          # differences 1.0 and 0.85
     half = 12.706204736174698 * c["std"] / math.sqrt(2)             # t(0.975, 1 dof)
     assert c["ci"] == pytest.approx([0.925 - half, 0.925 + half])
+    assert all(type(v) is float for v in c["ci"])                  # plain floats for summary.json
     c2 = p["T"][0.02]                      # differences 0.3 and 0.2
     assert c2["mean"] == pytest.approx(0.25) and c2["wins"] == 2
     # a 90 % interval is narrower; one common seed has no spread and no interval

@@ -203,7 +203,7 @@ def paired_differences(runs: list[dict[str, Any]], method: str = "tripled", base
         ci = None
         if d.size > 1:
             half = float(student_t.ppf(0.5 + level / 2, d.size - 1)) * std / np.sqrt(d.size)
-            ci = [mean - half, mean + half]
+            ci = [float(mean - half), float(mean + half)]
         out.setdefault(test, {})[b] = {"n": int(d.size), "mean": mean, "std": std, "ci": ci,
                                        "wins": int((d > 0).sum()), "seeds": seeds}
     return {t: dict(sorted(cells.items())) for t, cells in out.items()}
