@@ -102,12 +102,13 @@ def test_paired_differences_pair_by_seed() -> None:
     # a 90 % interval is narrower; one common seed has no spread and no interval
     assert paired_differences(runs, level=0.9)["T"][0.01]["ci"][1] < c["ci"][1]
     one = paired_differences([_run("random", 0.01, 0, 29.0), _run("tripled", 0.01, 0, 28.5)])["T"][0.01]
-    assert one == {"n": 1, "mean": pytest.approx(-0.5), "std": 0.0, "ci": None, "wins": 0, "seeds": [0]}
+    assert one == {"n": 1, "mean": pytest.approx(-0.5), "std": 0.0, "ci": None, "level": 0.95, "wins": 0, "seeds": [0]}
     assert paired_differences(runs, method="kcenter")["T"][0.01]["mean"] == pytest.approx(-1.0)
     lines = format_paired(p).splitlines()
     assert lines[0].startswith("**tripled - random, paired by seed**")
     assert "| T | 2 % | 2 | +0.25 +- 0.07 | [-0.39, +0.89] | 2/2 |" in lines
     assert format_paired({}) == ""
+    assert "90 % Student-t interval" in format_paired(paired_differences(runs, level=0.9))
 
 
 def test_paired_differences_errors() -> None:

@@ -156,9 +156,10 @@ def paired_differences(runs: list[dict[str, Any]], method: str = "tripled", base
                        level: float = 0.95) -> dict[str, dict[float, dict[str, Any]]]:
     """Method minus baseline PSNR, paired by seed, per test and budget.
 
-    The harness builds a run's network and batch order from its seed, so the two runs of one
-    seed differ only in their training subset; the paired difference removes the part of the
-    seed spread that both share. This is a supplement to :func:`targets` (whose second target
+    The harness draws a run's initial network and its batch sampling from the run's seed, so
+    the two runs of one seed start from the same network and differ in their training subset
+    (and in what the method does with it); the paired difference removes the part of the seed
+    spread that both share. This is a supplement to :func:`targets` (whose second target
     compares the plain difference of means with the larger seed std), not a replacement.
 
     Args:
@@ -167,10 +168,10 @@ def paired_differences(runs: list[dict[str, Any]], method: str = "tripled", base
         level: two-sided confidence level of the interval, in (0, 1).
 
     Returns:
-        ``{test: {budget: {"n", "mean", "std", "ci", "wins", "seeds"}}}`` over the budgets where
+        ``{test: {budget: {"n", "mean", "std", "ci", "level", "wins", "seeds"}}}`` over the budgets where
         both methods have runs of at least one common seed: ``n`` common seeds, ``mean`` and
         sample ``std`` (ddof=1; 0.0 for one seed) of the differences, ``ci`` the Student-t
-        interval ``[lo, hi]`` of the mean (None for one seed), ``wins`` the number of seeds
+        interval ``[lo, hi]`` of the mean at ``level`` (None for one seed), ``wins`` the number of seeds
         where the method is higher. A seed run by only one of the two is left out.
     """
     if not 0.0 < level < 1.0:
@@ -204,17 +205,18 @@ def paired_differences(runs: list[dict[str, Any]], method: str = "tripled", base
         if d.size > 1:
             half = float(student_t.ppf(0.5 + level / 2, d.size - 1)) * std / np.sqrt(d.size)
             ci = [float(mean - half), float(mean + half)]
-        out.setdefault(test, {})[b] = {"n": int(d.size), "mean": mean, "std": std, "ci": ci,
+        out.setdefault(test, {})[b] = {"n": int(d.size), "mean": mean, "std": std, "ci": ci, "level": level,
                                        "wins": int((d > 0).sum()), "seeds": seeds}
     return {t: dict(sorted(cells.items())) for t, cells in out.items()}
 
 
 def format_paired(paired: dict[str, dict[float, dict[str, Any]]], method: str = "tripled",
-                  baseline: str = "random", level: float = 0.95) -> str:
-    """Markdown: one row per test and budget with the paired difference, its interval and wins."""
+                  baseline: str = "random") -> str:
+    """Markdown: one row per test and budget of :func:`paired_differences`'s output with the
+    paired difference, its interval (at the level it was computed with) and the wins."""
     if not paired:
         return ""
-    pct = f"{100 * level:g} %"
+    pct = f"{100 * next(iter(next(iter(paired.values())).values()))['level']:g} %"
     lines = [f"**{method} - {baseline}, paired by seed** (PSNR dB: mean +- sample std of the per-seed "
              f"differences, {pct} Student-t interval of the mean, seeds where {method} is higher)", "",
              f"| test | budget | seeds | difference | {pct} interval | higher |", "|---|---|---|---|---|---|"]
