@@ -170,3 +170,6 @@ case $1 in
   report12) tripled-fast bench-quality $T10 "${NAF[@]}" --methods full,random,tripled --budgets 0.0025,0.005 \
               --seeds 0,1,2,3,4,5,6,7 --report-only ;;
 esac
+# Outcome of phases 11-12 (noted on 2026-12-07 at 04:45): over 8 seeds the re-trained row reads
+# TripleD - random +0.55 dB at 0.25 % (spread 0.58, inside) and +0.56 at 0.5 % (spread 0.40,
+# beyond); full data 22.89 (2 seeds); equal-quality budgets 0.25 % vs 0.5 %. QUALITY.md has it.
