@@ -216,7 +216,8 @@ def format_paired(paired: dict[str, dict[float, dict[str, Any]]], method: str = 
     paired difference, its interval (at the level it was computed with) and the wins."""
     if not paired:
         return ""
-    pct = f"{100 * next(iter(next(iter(paired.values())).values()))['level']:g} %"
+    level = next(c["level"] for cells in paired.values() for c in cells.values())
+    pct = f"{100 * level:g} %"
     lines = [f"**{method} - {baseline}, paired by seed** (PSNR dB: mean +- sample std of the per-seed "
              f"differences, {pct} Student-t interval of the mean, seeds where {method} is higher)", "",
              f"| test | budget | seeds | difference | {pct} interval | higher |", "|---|---|---|---|---|---|"]
