@@ -27,6 +27,7 @@ GRIDS = [  # (folder, label) - the Targets table's current-default rows, in its 
     ("allinone_naf_s800_cbsd68all", "(b) 800 steps, all 68 CBSD68 photos (rebuilt environment)"),
     ("allinone_naf_s1600_cbsd68all", "(b) 1600 steps, all 68 CBSD68 photos"),
     ("allinone_naf_s1600_cbsd68all_rebuild", "(b) 1600 steps, all 68 CBSD68 photos, rebuilt environment"),
+    ("denoise_w32d10", "(a) denoising, DnCNN depth 10 width 32, 1600 steps"),
 ]
 
 
@@ -42,6 +43,7 @@ VAL_SPLITS = [  # (label, TripleD default folder, random folder, budgets or None
     ("(b) Urban100 holdout, 1600 steps", "allinone_naf_s1600", "allinone_naf_s1600", None),
     ("(d) RealSR fold f0", "rsr_f0_cap", "rsr_f0", None), ("(d) RealSR fold f1", "rsr_f1", "rsr_f1", None),
     ("(d) RealSR fold f2", "rsr_f2", "rsr_f2", None), ("(d) RealSR fold f3", "rsr_f3_cap", "rsr_f3", None),
+    ("(a) Train400 holdout, DnCNN depth 10 width 32, 1600 steps", "dn_w32d10", "dn_w32d10", None),
 ]
 
 
