@@ -13,7 +13,7 @@ from tripled_fast.select.baselines import (
     random_subset,
     topk_complexity,
 )
-from tripled_fast.select.budget import largest_remainder, resolve_budget, select_subset
+from tripled_fast.select.budget import complexity_strata, largest_remainder, resolve_budget, select_subset
 from tripled_fast.select.kcenter import kcenter_greedy
 
 pytestmark = pytest.mark.usefixtures("one_faiss_thread")
@@ -204,6 +204,52 @@ def test_task_quotas_cover_the_whole_task_pool() -> None:
     assert sel.quotas == {("a", 0): 6, ("b", 0): 4}
     with pytest.raises(ValueError, match="select.quotas"):
         _select(feats, assign, budget=2, quotas="images")
+
+
+def test_complexity_strata_hand_computed() -> None:
+    # one task, 6 patches, 3 strata: ascending complexity 1, 5, 3 | 0, 4 | 2 -> two per stratum
+    c = np.array([0.5, 0.1, 0.9, 0.3, 0.7, 0.2])
+    tie = np.arange(6)
+    assert complexity_strata(c, np.zeros(6, np.int64), 3, tie).tolist() == [1, 0, 2, 1, 2, 0]
+    # per task: task 1 (rows 0, 2, 4: ascending 0, 4 | 2) and task 0 (rows 1, 3, 5: 1, 5 | 3) are
+    # cut separately, 3 rows in 2 strata as 2 / 1 (stratum = rank * k // n)
+    task = np.array([1, 0, 1, 0, 1, 0])
+    assert complexity_strata(c, task, 2, tie).tolist() == [0, 0, 1, 1, 0, 0]
+    # 5 rows in 2 strata: ascending 1, 3, 0 | 4, 2 (sizes 3 / 2)
+    assert complexity_strata(c[:5], np.zeros(5, np.int64), 2, tie[:5]).tolist() == [0, 0, 1, 0, 1]
+    # fewer rows than strata: one row per stratum used, strata 1 and 3 stay empty
+    assert complexity_strata(c[:2], np.zeros(2, np.int64), 4, tie[:2]).tolist() == [2, 0]
+    # equal complexity: the tie key orders them
+    flat = np.zeros(4)
+    assert complexity_strata(flat, np.zeros(4, np.int64), 2, np.array([3, 2, 1, 0])).tolist() == [1, 1, 0, 0]
+    with pytest.raises(ValueError, match="k >= 1"):
+        complexity_strata(c, np.zeros(6, np.int64), 0, tie)
+
+
+def test_strata_quotas_follow_the_pools_complexity_mix() -> None:
+    # complex patches are spread out, simple ones packed tight: plain coverage takes the complex ones
+    rng = np.random.default_rng(11)
+    n = 200
+    complexity = rng.permutation(n) / (n - 1)
+    feats = (np.ones((n, 8)) + rng.normal(size=(n, 8)) * (0.05 + 3.0 * complexity[:, None])).astype(np.float32)
+    stratum = (np.argsort(np.argsort(complexity)) * 4) // n   # complexity quartile per patch
+    plain = _select(feats, np.zeros(n, np.int64), complexity=complexity, budget=20, complexity_weight=0.0)
+    assert np.bincount(stratum[plain.selected], minlength=4).tolist() == [1, 0, 9, 10]  # leans to complex
+    sel = _select(feats, np.zeros(n, np.int64), complexity=complexity, budget=20, complexity_weight=0.0,
+                  quotas="strata", strata=4)
+    assert np.bincount(stratum[sel.selected], minlength=4).tolist() == [5, 5, 5, 5]
+    assert sel.quotas == {("denoise", s): 5 for s in range(4)}
+    # within a stratum: k-center coverage of the stratum's patches, as with cluster quotas
+    for s in range(4):
+        members = np.flatnonzero(stratum == s)
+        order = kcenter_greedy(_unit(feats[members]), 5, seed=0, backend="numpy")
+        assert set(sel.selected[stratum[sel.selected] == s].tolist()) == set(members[order].tolist())
+    # the cluster assignment is ignored; the strata count is checked
+    other = _select(feats, rng.integers(0, 3, size=n), complexity=complexity, budget=20, complexity_weight=0.0,
+                    quotas="strata", strata=4)
+    assert other.selected.tolist() == sel.selected.tolist()
+    with pytest.raises(ValueError, match="select.strata"):
+        _select(feats, np.zeros(n, np.int64), budget=20, quotas="strata", strata=0)
 
 
 def test_cross_task_picks_distinct_contents_across_tasks() -> None:

@@ -255,3 +255,17 @@ def test_records_made_before_coverage_trim_and_image_cap_keep_their_run_keys() -
     assert auto.align.lq == "auto" and auto.align.enabled is False
     for m, same in (("tripled", True), ("tripled-select", True), ("tripled-noalign", True), ("tripled-nocurr", False)):
         assert (run_key(auto, m, 0.0025, 0) == run_key(cfg, m, 0.0025, 0)) is same, m
+
+
+def test_strata_enters_the_run_key_only_with_strata_quotas() -> None:
+    """``select.strata`` came after every committed record: it is part of a TripleD run's key only
+    under ``quotas=strata``, and never part of a baseline's."""
+    from tripled_fast.quality.harness import QualityConfig, run_key
+
+    def key(method: str, **select) -> str:
+        return run_key(QualityConfig.from_dict({"select": select}), method, 0.01, 0)
+
+    assert key("tripled") == key("tripled", strata=8) == key("tripled", quotas="tasks", strata=2)
+    strata = {key("tripled", quotas="strata", strata=k) for k in (2, 4, 8)}
+    assert len(strata) == 3 and key("tripled") not in strata
+    assert key("random") == key("random", quotas="strata", strata=8)

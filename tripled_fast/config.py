@@ -190,6 +190,8 @@ class SelectConfig(StrictConfig):
     clusters: Optional[int] = None       # None = auto (about sqrt(budget count), within [2, 256])
     quotas: str = "tasks"                # tasks: coverage over each task's whole pool (validation, bench/QUALITY.md);
                                          # clusters: quotas by cluster mass, coverage within each cluster
+                                         # strata: quotas by complexity quantile (see strata), coverage within each
+    strata: int = 4                      # complexity quantiles per task with quotas=strata (ignored otherwise)
     complexity_weight: float = 0.1       # 0 = pure coverage, 1 = pure complexity ranking (0.1: validation,
                                          # bench/QUALITY.md; 0.3 fell 0.13 dB below random at 0.25 % on x4 SR)
     coverage_trim: float = 0.0           # fraction of each group's most isolated patches (largest 10-NN

@@ -389,6 +389,9 @@ def _identity(cfg: QualityConfig, method: str) -> dict[str, Any]:
     if "select" in ident and (len(cfg.pool) < 2 or not cfg.select.image_cap):
         # one task (one source), or no cap: both scopes select the same patches
         ident["select"] = {k: v for k, v in ident["select"].items() if k != "image_cap_scope"}
+    if "select" in ident and cfg.select.quotas != "strata":
+        # the strata count only matters to quotas=strata (earlier records keep their run keys)
+        ident["select"] = {k: v for k, v in ident["select"].items() if k != "strata"}
     for section, neutral in _NEUTRAL_WHEN_OFF.items():
         if section in ident:
             ident[section] = {k: v for k, v in ident[section].items()

@@ -7,6 +7,10 @@ most complex patches trained 2.2 dB worse than a random 2 %), so the selection l
 1. the budget is split across task tags in proportion to their patch counts (``per_task``),
 2. with ``quotas="clusters"``, each task's share is split across its clusters in proportion to
    cluster mass (largest-remainder method, exact totals, never more than a cluster holds); with
+   ``quotas="strata"`` the same is done over ``strata`` equal-count complexity quantiles of each
+   task (:func:`complexity_strata`), so the subset's complexity mix follows the pool's (not
+   validated yet; bench/QUALITY.md, "(a) with a 10x larger network", showed the default's
+   subset leaning to complex patches); with
    ``quotas="tasks"`` the clusters are ignored here and each task's pool is one group (coverage
    over the whole task pool, like the k-center baseline; the default, chosen on the validation
    splits in bench/QUALITY.md: +0.05-0.07 dB on x4 SR, equal within the seed spread on denoising),
@@ -258,6 +262,28 @@ def _distinct_in_order(x: np.ndarray, order: np.ndarray, need: int, taken: np.nd
     return accepted, skipped
 
 
+def complexity_strata(complexity: np.ndarray, task_code: np.ndarray, k: int, tie: np.ndarray) -> np.ndarray:
+    """``(N,)`` int64 complexity stratum per patch: within each task, the patches sorted by
+    ascending complexity (ties by ascending ``tie``) are cut into ``k`` bins of equal count
+    (stratum ``rank * k // n_task``: sizes differ by at most one, stratum 0 = the least complex;
+    a task with fewer than ``k`` patches leaves some strata empty).
+
+    Args:
+        complexity: ``(N,)`` complexity score.
+        task_code: ``(N,)`` non-negative integer task per patch.
+        k: number of strata (>= 1).
+        tie: ``(N,)`` tie-break key (e.g. a seeded permutation).
+    """
+    if k < 1:
+        raise ValueError(f"complexity_strata: expected k >= 1, got {k}")
+    out = np.zeros(complexity.shape[0], np.int64)
+    for t in np.unique(task_code):
+        rows = np.flatnonzero(task_code == t)
+        ranked = rows[np.lexsort((tie[rows], complexity[rows]))]
+        out[ranked] = (np.arange(rows.size, dtype=np.int64) * k) // rows.size
+    return out
+
+
 def _desc_order(score: np.ndarray, tie: np.ndarray) -> np.ndarray:
     """Indices sorting ``score`` descending, ties by ascending ``tie``."""
     return np.lexsort((tie, -score.astype(np.float64)))
@@ -299,8 +325,10 @@ def select_subset(*, task: np.ndarray, complexity: np.ndarray, uncertainty: np.n
         raise ValueError("select_subset: complexity / uncertainty contain NaN or inf")
     if not np.issubdtype(assign.dtype, np.integer) or (n and assign.min() < 0):
         raise ValueError("select_subset: assign expected non-negative integer cluster ids")
-    if cfg.quotas not in ("clusters", "tasks"):
-        raise ValueError(f"select.quotas: expected 'clusters' or 'tasks', got {cfg.quotas!r}")
+    if cfg.quotas not in ("clusters", "tasks", "strata"):
+        raise ValueError(f"select.quotas: expected 'clusters', 'tasks' or 'strata', got {cfg.quotas!r}")
+    if isinstance(cfg.strata, bool) or not isinstance(cfg.strata, int) or cfg.strata < 1:
+        raise ValueError(f"select.strata: expected an integer >= 1, got {cfg.strata!r}")
     if not 0.0 <= cfg.complexity_weight <= 1.0:
         raise ValueError(f"select.complexity_weight: expected a value in [0, 1], got {cfg.complexity_weight}")
     if not 0.0 <= cfg.stage1_fraction <= 1.0:
@@ -345,6 +373,8 @@ def select_subset(*, task: np.ndarray, complexity: np.ndarray, uncertainty: np.n
     # ---- groups: (task, cluster) cells with sorted members
     if cfg.quotas == "tasks":  # one group per task: coverage over the whole task pool
         assign = np.zeros(n, np.int64)
+    elif cfg.quotas == "strata":  # one group per complexity quantile of each task
+        assign = complexity_strata(complexity, task_code, cfg.strata, tie)
     n_clusters = int(assign.max()) + 1
     key = task_code * n_clusters + assign.astype(np.int64)
     order = np.argsort(key, kind="stable")
