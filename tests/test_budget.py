@@ -496,7 +496,7 @@ def test_image_cap_scope_task_shares_each_tasks_quota_over_its_photos() -> None:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(2, 200), n_images=st.integers(1, 30), frac=st.floats(0.01, 0.9),
        n_clusters=st.integers(1, 5), n_tasks=st.integers(1, 3), seed=st.integers(0, 10**6),
-       cw=st.sampled_from([0.0, 0.3, 1.0]), quotas=st.sampled_from(["tasks", "clusters"]),
+       cw=st.sampled_from([0.0, 0.3, 1.0]), quotas=st.sampled_from(["tasks", "clusters", "strata"]),
        scope=st.sampled_from(["task", "pool"]))
 def test_image_cap_invariants(n, n_images, frac, n_clusters, n_tasks, seed, cw, quotas, scope) -> None:
     rng = np.random.default_rng(seed)
