@@ -234,7 +234,8 @@ def test_strata_quotas_follow_the_pools_complexity_mix() -> None:
     feats = (np.ones((n, 8)) + rng.normal(size=(n, 8)) * (0.05 + 3.0 * complexity[:, None])).astype(np.float32)
     stratum = (np.argsort(np.argsort(complexity)) * 4) // n   # complexity quartile per patch
     plain = _select(feats, np.zeros(n, np.int64), complexity=complexity, budget=20, complexity_weight=0.0)
-    assert np.bincount(stratum[plain.selected], minlength=4).tolist() == [1, 0, 9, 10]  # leans to complex
+    plain_counts = np.bincount(stratum[plain.selected], minlength=4)
+    assert plain_counts[2:].sum() >= 15 and plain_counts[:2].sum() <= 2  # the premise: it leans to complex
     sel = _select(feats, np.zeros(n, np.int64), complexity=complexity, budget=20, complexity_weight=0.0,
                   quotas="strata", strata=4)
     assert np.bincount(stratum[sel.selected], minlength=4).tolist() == [5, 5, 5, 5]
