@@ -1,0 +1,127 @@
+"""select.quotas=strata against the default and random on the four validation splits.
+
+Reads the records of ``run_strata_val.sh`` (sixteenth session, 2026-12-07): per split a folder
+``validation/strata_<x>/`` with the random and default TripleD runs and ``strata_<x>_strata/``
+with the strata TripleD runs, all of one machine. Prints, per cell, the paired-by-seed
+differences strata - default, default - random and strata - random, through
+tripled_fast.quality.report.paired_differences, and then the adoption rule written in
+run_strata_val.sh before the runs, condition by condition. The three PSNR columns are means over
+the seeds all three selections ran.
+``collect`` first sorts the run folders of run_strata_val.sh (``runs/val/strata_<x>``, where the
+random, default and strata runs share one folder) into those two folders by their run keys.
+usage: python bench/quality_results/validation/commands/paired_strata.py [collect]
+"""
+from __future__ import annotations
+
+import glob
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import yaml
+
+from tripled_fast.quality.harness import QualityConfig, read_report_config, run_key
+from tripled_fast.quality.report import paired_differences
+
+VAL = Path(__file__).resolve().parents[1]  # bench/quality_results/validation
+SPLITS = [  # (split, cell label, folder suffix); (d)'s four folds form one split
+    ("(a)", "(a) Train400 holdout, 800 steps", "a"),
+    ("(c)", "(c) BSD100 holdout, 400 steps", "c"),
+    ("(d)", "(d) RealSR fold f0", "d0"), ("(d)", "(d) RealSR fold f1", "d1"),
+    ("(d)", "(d) RealSR fold f2", "d2"), ("(d)", "(d) RealSR fold f3", "d3"),
+    ("(b)", "(b) Urban100 holdout, NAFNet, 400 steps", "b"),
+]
+PAIRS = [("strata", "default"), ("default", "random"), ("strata", "random")]
+
+
+def collect(runs_root: Path = Path("runs/val")) -> None:
+    """Copy each run record of ``runs_root/strata_<x>`` into ``VAL/strata_<x>`` (random and the
+    default TripleD) or ``VAL/strata_<x>_strata`` (TripleD under quotas=strata), matched by the
+    run key each selection gives it; also write each folder's config.yaml."""
+    for _, _, x in SPLITS:
+        src = runs_root / f"strata_{x}"
+        if not (src / "config.yaml").is_file():
+            continue
+        raw = read_report_config(src).to_dict()
+        for quotas, dst in (("tasks", VAL / f"strata_{x}"), ("strata", VAL / f"strata_{x}_strata")):
+            cfg = QualityConfig.from_dict({**raw, "select": {**raw["select"], "quotas": quotas}})
+            methods = ("random", "tripled") if quotas == "tasks" else ("tripled",)
+            n = 0
+            (dst / "runs").mkdir(parents=True, exist_ok=True)
+            for f in sorted((src / "runs").glob("*.json")):
+                r = json.loads(f.read_text())
+                if r["method"] in methods and f.stem.endswith(run_key(cfg, r["method"], r["budget"], r["seed"])):
+                    shutil.copyfile(f, dst / "runs" / f.name)
+                    n += 1
+            (dst / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+            print(f"{src} -> {dst.name}: {n} runs")
+
+
+def _records(folder: Path, rename: dict[str, str]) -> list[dict]:
+    out = []
+    for f in sorted(glob.glob(str(folder / "runs" / "*.json"))):
+        r = json.loads(Path(f).read_text())
+        if r["method"] in rename:
+            out.append({**r, "method": rename[r["method"]]})
+    return out
+
+
+def _cell(c: dict) -> str:
+    if c["ci"] is None:
+        return f"{c['mean']:+.2f} (1 seed)"
+    lo, hi = c["ci"]
+    return f"{c['mean']:+.2f} +- {c['std']:.2f} [{lo:+.3f}, {hi:+.3f}] {c['wins']}/{c['n']}"
+
+
+def main() -> None:
+    print("| split | budget | seeds | random | default | strata | strata - default | default - random | strata - random |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    per_split: dict[str, list[float]] = {}
+    below = above = blocked = 0
+    for split, label, x in SPLITS:
+        base, mine = VAL / f"strata_{x}", VAL / f"strata_{x}_strata"
+        if not base.is_dir() or not mine.is_dir():
+            print(f"| {label} | (no records yet) |")
+            continue
+        runs = _records(base, {"random": "random", "tripled": "default"}) + _records(mine, {"tripled": "strata"})
+        paired = {p: paired_differences(runs, method=p[0], baseline=p[1]) for p in PAIRS}
+        cells = paired[PAIRS[0]].get("holdout", {})
+        for b in sorted(cells):
+            at = [r for r in runs if float(r["budget"]) == b]
+            common = set.intersection(*({int(r["seed"]) for r in at if r["method"] == m}
+                                        for m in ("random", "default", "strata")))
+            means = {m: np.mean([float(r["tests"]["holdout"]["psnr"]) for r in at
+                                 if r["method"] == m and int(r["seed"]) in common]) for m in ("random", "default", "strata")}
+            row = [paired[p]["holdout"][b] for p in PAIRS]
+            print(f"| {label} | {100 * b:g} % | {row[0]['n']} | {means['random']:.2f} | {means['default']:.2f} "
+                  f"| {means['strata']:.2f} | " + " | ".join(_cell(c) for c in row) + " |")
+            sd, dr, sr = row
+            per_split.setdefault(split, []).append(sd["mean"])
+            if sd["ci"] is not None:
+                below += sd["ci"][1] < 0
+                above += sd["ci"][0] > 0
+            if sr["ci"] is not None and sr["ci"][1] < 0 and not (dr["ci"] is not None and dr["ci"][1] < 0):
+                blocked += 1
+    if not per_split:
+        return
+    split_means = {s: float(np.mean(v)) for s, v in per_split.items()}
+    overall = float(np.mean(list(split_means.values())))
+    print()
+    print("per-split mean strata - default: " + ", ".join(f"{s} {m:+.3f}" for s, m in split_means.items())
+          + f"; mean over splits {overall:+.3f}")
+    print(f"rule 1 (no cell's strata - default interval wholly below 0): {'holds' if below == 0 else f'fails ({below})'}")
+    print(f"rule 2 (mean over the splits above 0): {'holds' if overall > 0 else 'fails'}")
+    print(f"rule 3 (some cell's strata - default interval wholly above 0): {'holds' if above else 'fails'} ({above})")
+    print(f"random guard (strata below random where the default is not): {'holds' if blocked == 0 else f'fails ({blocked})'}")
+    done = len(split_means) == 4
+    adopt = done and below == 0 and overall > 0 and above > 0 and blocked == 0
+    print(f"adopt: {'yes' if adopt else 'no'}" + ("" if done else " (not all four splits have records)"))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["collect"]:
+        collect()
+    main()
