@@ -8,9 +8,9 @@ most complex patches trained 2.2 dB worse than a random 2 %), so the selection l
 2. with ``quotas="clusters"``, each task's share is split across its clusters in proportion to
    cluster mass (largest-remainder method, exact totals, never more than a cluster holds); with
    ``quotas="strata"`` the same is done over ``strata`` equal-count complexity quantiles of each
-   task (:func:`complexity_strata`), so the subset's complexity mix follows the pool's (not
-   validated yet; bench/QUALITY.md, "(a) with a 10x larger network", showed the default's
-   subset leaning to complex patches); with
+   task (:func:`complexity_strata`), so the subset's complexity mix follows the pool's (the
+   default's subset leans to complex patches; on the four validation splits strata was not
+   adopted: bench/QUALITY.md, Defaults, "complexity-quantile quotas"); with
    ``quotas="tasks"`` the clusters are ignored here and each task's pool is one group (coverage
    over the whole task pool, like the k-center baseline; the default, chosen on the validation
    splits in bench/QUALITY.md: +0.05-0.07 dB on x4 SR, equal within the seed spread on denoising),

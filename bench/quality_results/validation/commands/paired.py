@@ -44,6 +44,12 @@ VAL_SPLITS = [  # (label, TripleD default folder, random folder, budgets or None
     ("(d) RealSR fold f0", "rsr_f0_cap", "rsr_f0", None), ("(d) RealSR fold f1", "rsr_f1", "rsr_f1", None),
     ("(d) RealSR fold f2", "rsr_f2", "rsr_f2", None), ("(d) RealSR fold f3", "rsr_f3_cap", "rsr_f3", None),
     ("(a) Train400 holdout, DnCNN depth 10 width 32, 1600 steps", "dn_w32d10", "dn_w32d10", None),
+    # sixteenth session: random and the default re-run beside quotas=strata (run_strata_val.sh), Intel Xeon
+    ("(a) Train400 holdout, 800 steps, re-run", "strata_a", "strata_a", None),
+    ("(c) BSD100 holdout, re-run", "strata_c", "strata_c", None),
+    ("(d) RealSR fold f0, re-run", "strata_d0", "strata_d0", None), ("(d) RealSR fold f1, re-run", "strata_d1", "strata_d1", None),
+    ("(d) RealSR fold f2, re-run", "strata_d2", "strata_d2", None), ("(d) RealSR fold f3, re-run", "strata_d3", "strata_d3", None),
+    ("(b) Urban100 holdout, 400 steps, re-run", "strata_b", "strata_b", None),
 ]
 
 
