@@ -12,7 +12,12 @@
 #   p2: random and TripleD at 0.5 / 1 %, seeds 0-1 (the equal-quality budgets)
 #   p3: random and TripleD at 0.1 / 0.25 %, seeds 4-7 (8 seeds, as the other grids' targets);
 #       run only if it can start by 06:45 UTC, else reported as not run.
-# usage: run_a_wide.sh p1a|p1b|p2a|p2b|p3a|p3b|report   (two processes, 1 thread each)
+# Added in the sixteenth session (2026-12-07), committed before its runs: ka / kb, the k-center
+# baseline at 0.1 / 0.25 %, seeds 0-3 (left out in the fifteenth session; the time left allows four
+# seeds, not eight). k-center is the default's coverage step without its 10 % complexity picks,
+# image cap or duplicate removal, so beside random and the default it shows whether coverage alone
+# falls below random on BSD68 with this network. A measurement, no default changes.
+# usage: run_a_wide.sh p1a|p1b|p2a|p2b|p3a|p3b|report|ka|kb|reportk   (two processes, 1 thread each)
 cd /work/main && . /root/venv/bin/activate
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 A=(../shared/data/denoise/Train400 --degrade noise:sigma=25 --test ../shared/data/denoise/Set12
@@ -29,5 +34,9 @@ case $1 in
   p3a) nice -n 10 tripled-fast bench-quality "${A[@]}" --methods random,tripled --budgets 0.001,0.0025 --seeds 4,5 ;;
   p3b) nice -n 10 tripled-fast bench-quality "${A[@]}" --methods random,tripled --budgets 0.001,0.0025 --seeds 6,7 ;;
   report) tripled-fast bench-quality "${A[@]}" --methods full,random,tripled --budgets 0.001,0.0025,0.005,0.01 \
+            --seeds 0,1,2,3,4,5,6,7 --report-only ;;
+  ka) nice -n 10 tripled-fast bench-quality "${A[@]}" --methods kcenter --budgets 0.001,0.0025 --seeds 0,1 ;;
+  kb) sleep 150; nice -n 10 tripled-fast bench-quality "${A[@]}" --methods kcenter --budgets 0.001,0.0025 --seeds 2,3 ;;
+  reportk) tripled-fast bench-quality "${A[@]}" --methods full,random,kcenter,tripled --budgets 0.001,0.0025,0.005,0.01 \
             --seeds 0,1,2,3,4,5,6,7 --report-only ;;
 esac
