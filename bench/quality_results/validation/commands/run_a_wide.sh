@@ -17,7 +17,9 @@
 # seeds, not eight). k-center is the default's coverage step without its 10 % complexity picks,
 # image cap or duplicate removal, so beside random and the default it shows whether coverage alone
 # falls below random on BSD68 with this network. A measurement, no default changes.
-# usage: run_a_wide.sh p1a|p1b|p2a|p2b|p3a|p3b|report|ka|kb|reportk   (two processes, 1 thread each)
+# Then kc / kd, the same at seeds 4-7 (8 seeds, as random and TripleD), started at 10:05 UTC with
+# about 30 minutes of the session left; reported only if they finish.
+# usage: run_a_wide.sh p1a|p1b|p2a|p2b|p3a|p3b|report|ka|kb|kc|kd|reportk   (two processes, 1 thread each)
 cd /work/main && . /root/venv/bin/activate
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 A=(../shared/data/denoise/Train400 --degrade noise:sigma=25 --test ../shared/data/denoise/Set12
@@ -37,6 +39,8 @@ case $1 in
             --seeds 0,1,2,3,4,5,6,7 --report-only ;;
   ka) nice -n 10 tripled-fast bench-quality "${A[@]}" --methods kcenter --budgets 0.001,0.0025 --seeds 0,1 ;;
   kb) sleep 150; nice -n 10 tripled-fast bench-quality "${A[@]}" --methods kcenter --budgets 0.001,0.0025 --seeds 2,3 ;;
+  kc) nice -n 10 tripled-fast bench-quality "${A[@]}" --methods kcenter --budgets 0.001,0.0025 --seeds 4,5 ;;
+  kd) nice -n 10 tripled-fast bench-quality "${A[@]}" --methods kcenter --budgets 0.001,0.0025 --seeds 6,7 ;;
   reportk) tripled-fast bench-quality "${A[@]}" --methods full,random,kcenter,tripled --budgets 0.001,0.0025,0.005,0.01 \
             --seeds 0,1,2,3,4,5,6,7 --report-only ;;
 esac
