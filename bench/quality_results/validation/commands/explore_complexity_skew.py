@@ -1,5 +1,5 @@
 """Diagnostic (fifteenth session, 2026-12-07; not in the package): how TripleD's and random's
-subsets of the (a) pool spread over the pool's complexity distribution, and whether TripleD's
+subsets of the (a) pool (and, since the sixteenth session, k-center's) spread over the pool's complexity distribution, and whether TripleD's
 subset changes with the seed. Reads the scan cached in a report folder of the (a) grid (any
 network: the selection does not depend on training) and prints, per budget and seed, the mean
 complexity rank of the picks (the pool's ranks are uniform on [0, 1]), the share of picks in the
@@ -30,7 +30,8 @@ for b in (0.001, 0.0025):
     picks = {}
     for s in range(4):
         picks[s] = H.tripled_selection(scan, b, cfg.select, s).selected
-        for name, rows in (("tripled", picks[s]), ("random", H.baseline_rows("random", scan, n, s))):
+        for name, rows in (("tripled", picks[s]), ("random", H.baseline_rows("random", scan, n, s)),
+                           ("kcenter", H.baseline_rows("kcenter", scan, n, s))):
             print(f"| {100 * b:g} % | {s} | {name} | {n} | {c[rows].mean():.3f} | {(c[rows] > q75).mean():.2f} "
                   f"| {(c[rows] < q25).mean():.2f} | {len(set(scan.image[rows]))} |")
     shared = [len(set(picks[0].tolist()) & set(picks[s].tolist())) for s in (1, 2, 3)]
