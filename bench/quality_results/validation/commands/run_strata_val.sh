@@ -24,7 +24,12 @@
 # Adopting it means re-running the TripleD cells of the four test grids before the
 # test tables say anything about it.
 #
-# usage: run_strata_val.sh p1|p2|report   (two processes, 1 thread each; p1 and p2 in parallel)
+# 2026-12-07 (seventeenth session), written before its runs: (b) seeds 4-7 (phases b1 / b2, one
+# process each), so that (b)'s cells have 8 seeds like (a)'s smallest budgets. They read (b) at
+# 1 %, where the re-run put the default level with random (-0.00 +- 0.16 dB over 4 seeds); strata
+# stays not adopted whatever they show (rule 1 already fails on (d), which they do not touch).
+#
+# usage: run_strata_val.sh p1|p2|b1|b2|report   (two processes, 1 thread each; p1 and p2 in parallel)
 cd /work/main && . /root/venv/bin/activate
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 Q="nice -n 10 tripled-fast bench-quality"
@@ -56,4 +61,6 @@ case $1 in
       for f in 2 3; do three $(d $f) --seeds 0,1,2,3,4,5,6,7; done
       sleep 60; three $B "${NAF[@]}" --seeds 2,3
       for f in 2 3; do three $(d $f) --seeds 8,9,10,11,12,13,14,15; done ;;
+  b1) three $B "${NAF[@]}" --seeds 4,5 ;;
+  b2) sleep 60; three $B "${NAF[@]}" --seeds 6,7 ;;
 esac
