@@ -90,8 +90,8 @@ def test_select_subset_six_tasks() -> None:
 @given(n=st.integers(1, 250), frac=st.floats(0.001, 0.999), as_count=st.booleans(),
        n_clusters=st.integers(1, 7), n_tasks=st.integers(1, 3), seed=st.integers(0, 10**6),
        cw=st.sampled_from([0.0, 0.3, 1.0]), s1=st.sampled_from([0.0, 0.5, 1.0]),
-       pool=st.sampled_from([1.0, 2.0, 3.5]))
-def test_selection_invariants(n, frac, as_count, n_clusters, n_tasks, seed, cw, s1, pool) -> None:
+       pool=st.sampled_from([1.0, 2.0, 3.5]), coverage=st.sampled_from(["kcenter", "herding"]))
+def test_selection_invariants(n, frac, as_count, n_clusters, n_tasks, seed, cw, s1, pool, coverage) -> None:
     rng = np.random.default_rng(seed)
     feats = rng.normal(size=(n, 8)).astype(np.float32)
     assign = rng.integers(0, n_clusters, size=n)
@@ -99,7 +99,8 @@ def test_selection_invariants(n, frac, as_count, n_clusters, n_tasks, seed, cw, 
     budget = max(1, int(round(frac * n))) if as_count else frac
     expected = resolve_budget(budget, n)
     sel = _select(feats, assign, complexity=rng.random(n), uncertainty=rng.random(n), task=task,
-                  seed=seed, budget=budget, complexity_weight=cw, stage1_fraction=s1, stage2_pool=pool)
+                  seed=seed, budget=budget, complexity_weight=cw, stage1_fraction=s1, stage2_pool=pool,
+                  coverage=coverage)
     assert sel.selected.size == expected
     assert np.unique(sel.selected).size == expected and (np.diff(sel.selected) > 0).all()
     assert sum(sel.quotas.values()) == expected
@@ -119,15 +120,17 @@ def test_selection_invariants(n, frac, as_count, n_clusters, n_tasks, seed, cw, 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(2, 200), unique_frac=st.floats(0.05, 1.0), frac=st.floats(0.01, 0.9),
-       n_clusters=st.integers(1, 6), seed=st.integers(0, 10**6), cw=st.sampled_from([0.0, 0.5, 1.0]))
-def test_duplicates_only_when_the_pool_runs_out(n, unique_frac, frac, n_clusters, seed, cw) -> None:
+       n_clusters=st.integers(1, 6), seed=st.integers(0, 10**6), cw=st.sampled_from([0.0, 0.5, 1.0]),
+       coverage=st.sampled_from(["kcenter", "herding"]))
+def test_duplicates_only_when_the_pool_runs_out(n, unique_frac, frac, n_clusters, seed, cw, coverage) -> None:
     rng = np.random.default_rng(seed)
     n_unique = max(1, int(unique_frac * n))
     base = rng.normal(size=(n_unique, 8)).astype(np.float32)
     which = np.r_[np.arange(n_unique), rng.integers(0, n_unique, size=n - n_unique)]
     feats = base[which] * rng.uniform(0.5, 2.0, size=(n, 1)).astype(np.float32)  # cosine 1 copies
     assign = rng.integers(0, n_clusters, size=n_unique)[which]  # copies share a cluster, as in k-means
-    sel = _select(feats, assign, complexity=rng.random(n), seed=seed, budget=frac, complexity_weight=cw)
+    sel = _select(feats, assign, complexity=rng.random(n), seed=seed, budget=frac, complexity_weight=cw,
+                  coverage=coverage)
     budget = resolve_budget(frac, n)
     assert sel.selected.size == budget
     distinct = np.unique(which[sel.selected]).size
@@ -253,7 +256,8 @@ def test_strata_quotas_follow_the_pools_complexity_mix() -> None:
         _select(feats, np.zeros(n, np.int64), budget=20, quotas="strata", strata=0)
 
 
-def test_cross_task_picks_distinct_contents_across_tasks() -> None:
+@pytest.mark.parametrize("coverage", ["kcenter", "herding"])
+def test_cross_task_picks_distinct_contents_across_tasks(coverage) -> None:
     # one clean set degraded three ways: identical GT features and complexity in every task
     rng = np.random.default_rng(11)
     base = rng.normal(size=(60, 8)).astype(np.float32)
@@ -261,7 +265,8 @@ def test_cross_task_picks_distinct_contents_across_tasks() -> None:
     complexity = np.tile(rng.permutation(60) / 59.0, 3)
     task = np.repeat(np.array(["deblur", "denoise", "derain"]), 60)
     for cw in (0.0, 0.3, 1.0):
-        kw = dict(complexity=complexity, task=task, budget=30, complexity_weight=cw, quotas="tasks")
+        kw = dict(complexity=complexity, task=task, budget=30, complexity_weight=cw, quotas="tasks",
+                  coverage=coverage)
         blind = _select(feats, np.zeros(180, np.int64), cross_task=False, **kw)
         sel = _select(feats, np.zeros(180, np.int64), **kw)  # cross_task is the default
         for s in (blind, sel):
@@ -498,8 +503,8 @@ def test_image_cap_scope_task_shares_each_tasks_quota_over_its_photos() -> None:
 @given(n=st.integers(2, 200), n_images=st.integers(1, 30), frac=st.floats(0.01, 0.9),
        n_clusters=st.integers(1, 5), n_tasks=st.integers(1, 3), seed=st.integers(0, 10**6),
        cw=st.sampled_from([0.0, 0.3, 1.0]), quotas=st.sampled_from(["tasks", "clusters", "strata"]),
-       scope=st.sampled_from(["task", "pool"]))
-def test_image_cap_invariants(n, n_images, frac, n_clusters, n_tasks, seed, cw, quotas, scope) -> None:
+       scope=st.sampled_from(["task", "pool"]), coverage=st.sampled_from(["kcenter", "herding"]))
+def test_image_cap_invariants(n, n_images, frac, n_clusters, n_tasks, seed, cw, quotas, scope, coverage) -> None:
     rng = np.random.default_rng(seed)
     feats = rng.normal(size=(n, 8)).astype(np.float32)
     image = rng.integers(0, n_images, size=n)
@@ -507,7 +512,7 @@ def test_image_cap_invariants(n, n_images, frac, n_clusters, n_tasks, seed, cw, 
     sel = select_subset(task=task, complexity=rng.random(n), uncertainty=rng.random(n), features=feats,
                         assign=rng.integers(0, n_clusters, size=n), seed=seed, image=image,
                         cfg=SelectConfig(budget=frac, complexity_weight=cw, quotas=quotas, image_cap=True,
-                                         image_cap_scope=scope))
+                                         image_cap_scope=scope, coverage=coverage))
     budget = resolve_budget(frac, n)
     assert sel.selected.size == budget and np.unique(sel.selected).size == budget
     # distinct random features: the caps are never overridden

@@ -238,6 +238,11 @@ def test_records_made_before_coverage_trim_and_image_cap_keep_their_run_keys() -
     trimmed = QualityConfig.from_dict({**raw, "select": {**raw["select"], "coverage_trim": 0.2}})
     assert run_key(trimmed, "tripled", 0.0025, 0) != run_key(cfg, "tripled", 0.0025, 0)
     assert run_key(trimmed, "random", 0.0025, 0) == run_key(cfg, "random", 0.0025, 0)
+    # select.coverage came later: k-center (what ran) adds no key, herding is a new TripleD key
+    assert "coverage" not in raw["select"] and cfg.select.coverage == "kcenter"
+    herded = QualityConfig.from_dict({**raw, "select": {**raw["select"], "coverage": "herding"}})
+    assert run_key(herded, "tripled", 0.0025, 0) != run_key(cfg, "tripled", 0.0025, 0)
+    assert run_key(herded, "random", 0.0025, 0) == run_key(cfg, "random", 0.0025, 0)
     # image_cap became the default after those records (read as off above, as they ran): turning it
     # on is a new key for the TripleD runs and the same key for the baselines
     assert cfg.select.image_cap is False and QualityConfig().select.image_cap is True

@@ -194,6 +194,9 @@ class SelectConfig(StrictConfig):
     strata: int = 4                      # complexity quantiles per task with quotas=strata (ignored otherwise)
     complexity_weight: float = 0.1       # 0 = pure coverage, 1 = pure complexity ranking (0.1: validation,
                                          # bench/QUALITY.md; 0.3 fell 0.13 dB below random at 0.25 % on x4 SR)
+    coverage: Literal["kcenter", "herding"] = "kcenter"  # the non-complexity picks of a group: kcenter =
+                                         # greedy k-center (support coverage), herding = kernel herding (the
+                                         # group's feature density, select/herding.py)
     coverage_trim: float = 0.0           # fraction of each group's most isolated patches (largest 10-NN
                                          # radius) never picked by coverage; 0 = plain k-center
     image_cap: bool = True               # no source photo (GT file) gives more than its share, rounded up

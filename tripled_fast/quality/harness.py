@@ -376,7 +376,8 @@ _NOT_IDENTITY = ("methods", "budgets", "seeds", "out_dir", "tol_db")
 TRIPLED_ONLY_SECTIONS = ("select", "align")
 #: keys added after records existed, left out of a run's identity while at their "off" value, so
 #: the records made before them keep their run keys (section -> key -> neutral value)
-_NEUTRAL_WHEN_OFF = {"select": {"coverage_trim": 0.0, "image_cap": False, "image_cap_scope": "pool"},
+_NEUTRAL_WHEN_OFF = {"select": {"coverage": "kcenter", "coverage_trim": 0.0, "image_cap": False,
+                                 "image_cap_scope": "pool"},
                      "align": {"lq": "transform"}}
 
 

@@ -16,7 +16,9 @@ most complex patches trained 2.2 dB worse than a random 2 %), so the selection l
    splits in bench/QUALITY.md: +0.05-0.07 dB on x4 SR, equal within the seed spread on denoising),
 3. within a group (a task's pool, or a cluster) with quota ``m``: ``round(complexity_weight * m)``
    patches by highest complexity, the rest by greedy k-center coverage of the group's features seeded with
-   those (``complexity_weight = 0`` is pure coverage); near-duplicates
+   those (``complexity_weight = 0`` is pure coverage; with ``coverage="herding"`` the rest are
+   picked by kernel herding instead, :mod:`tripled_fast.select.herding`, which follows the
+   group's feature density rather than its support); near-duplicates
    (cosine >= ``dedup_threshold``) are skipped and replaced by the next pick. A group that runs
    out of distinct patches hands its shortfall to the other groups of its task, then to all
    groups; only when the whole pool has too few distinct patches are duplicates accepted.
@@ -60,6 +62,7 @@ import numpy as np
 
 from tripled_fast.config import SelectConfig
 from tripled_fast.select.density import knn_radius, typical_mask
+from tripled_fast.select.herding import herding_greedy
 from tripled_fast.select.kcenter import kcenter_greedy
 
 _ALL_TASKS = "all"
@@ -339,6 +342,8 @@ def select_subset(*, task: np.ndarray, complexity: np.ndarray, uncertainty: np.n
         raise ValueError(f"select.coverage_trim: expected a fraction in [0, 1), got {cfg.coverage_trim}")
     if not math.isfinite(cfg.dedup_threshold):
         raise ValueError(f"select.dedup_threshold: expected a finite cosine, got {cfg.dedup_threshold}")
+    if cfg.coverage not in ("kcenter", "herding"):
+        raise ValueError(f"select.coverage: expected 'kcenter' or 'herding', got {cfg.coverage!r}")
     if cfg.image_cap_scope not in ("task", "pool"):
         raise ValueError(f"select.image_cap_scope: expected 'task' or 'pool', got {cfg.image_cap_scope!r}")
     budget = resolve_budget(cfg.budget, n)
@@ -448,12 +453,19 @@ def select_subset(*, task: np.ndarray, complexity: np.ndarray, uncertainty: np.n
                 free_typical = int(typical.sum()) - int(typical[np.asarray(g.picks, np.int64)].sum())
                 if free_typical >= need:  # else the atypical rows are needed to fill the quota
                     cand = np.flatnonzero(typical)
-            cov = kcenter_greedy(
-                x, need, seed=seed, initial=np.concatenate([np.asarray(g.picks, np.int64), ref]),
-                candidates=cand,
-                stop_radius=None if d2 is None else math.sqrt(d2),
-                groups=img_x, room=None if img_x is None else img_room,
-            )
+            if cfg.coverage == "herding":  # other tasks' picks: duplicate references only
+                cov = herding_greedy(
+                    x, need, initial=np.asarray(g.picks, np.int64), avoid=ref, candidates=cand,
+                    dup_radius=None if d2 is None else math.sqrt(d2),
+                    groups=img_x, room=None if img_x is None else img_room,
+                )
+            else:
+                cov = kcenter_greedy(
+                    x, need, seed=seed, initial=np.concatenate([np.asarray(g.picks, np.int64), ref]),
+                    candidates=cand,
+                    stop_radius=None if d2 is None else math.sqrt(d2),
+                    groups=img_x, room=None if img_x is None else img_room,
+                )
             if img_x is not None:
                 np.subtract.at(img_room, img_x[cov], 1)
             stats["coverage_picks"] += cov.size
