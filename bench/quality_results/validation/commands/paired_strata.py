@@ -1,15 +1,16 @@
-"""select.quotas=strata against the default and random on the four validation splits.
+"""A candidate selection setting against the default and random on the four validation splits.
 
-Reads the records of ``run_strata_val.sh`` (sixteenth session, 2026-12-07): per split a folder
-``validation/strata_<x>/`` with the random and default TripleD runs and ``strata_<x>_strata/``
-with the strata TripleD runs, all of one machine. Prints, per cell, the paired-by-seed
-differences strata - default, default - random and strata - random, through
-tripled_fast.quality.report.paired_differences, and then the adoption rule written in
-run_strata_val.sh before the runs, condition by condition. The three PSNR columns are means over
-the seeds all three selections ran.
-``collect`` first sorts the run folders of run_strata_val.sh (``runs/val/strata_<x>``, where the
-random, default and strata runs share one folder) into those two folders by their run keys.
-usage: python bench/quality_results/validation/commands/paired_strata.py [collect]
+Candidates: ``strata`` (select.quotas=strata, run_strata_val.sh, sixteenth session) and
+``herding`` (select.coverage=herding, run_herding_val.sh, seventeenth session), both 2026-12-07.
+Reads, per split, a folder ``validation/strata_<x>/`` with the random and default TripleD runs
+and ``strata_<x>_<candidate>/`` with the candidate's TripleD runs, all of one machine. Prints,
+per cell, the paired-by-seed differences candidate - default, default - random and candidate -
+random, through tripled_fast.quality.report.paired_differences, and then the adoption rule
+written in the run script before the runs, condition by condition. The three PSNR columns are
+means over the seeds all three selections ran.
+``collect`` first sorts the run folders (``runs/val/strata_<x>``, where the random, default and
+candidate runs share one folder) into those folders by their run keys.
+usage: python bench/quality_results/validation/commands/paired_strata.py [strata|herding] [collect]
 """
 from __future__ import annotations
 
@@ -34,21 +35,23 @@ SPLITS = [  # (split, cell label, folder suffix); (d)'s four folds form one spli
     ("(d)", "(d) RealSR fold f2", "d2"), ("(d)", "(d) RealSR fold f3", "d3"),
     ("(b)", "(b) Urban100 holdout, NAFNet, 400 steps", "b"),
 ]
-PAIRS = [("strata", "default"), ("default", "random"), ("strata", "random")]
+#: candidate -> the select setting it changes
+CANDIDATES = {"strata": {"quotas": "strata"}, "herding": {"coverage": "herding"}}
 
 
-def collect(runs_root: Path = Path("runs/val")) -> None:
+def collect(cand: str, runs_root: Path = Path("runs/val")) -> None:
     """Copy each run record of ``runs_root/strata_<x>`` into ``VAL/strata_<x>`` (random and the
-    default TripleD) or ``VAL/strata_<x>_strata`` (TripleD under quotas=strata), matched by the
-    run key each selection gives it; also write each folder's config.yaml."""
+    default TripleD) or ``VAL/strata_<x>_<cand>`` (TripleD under the candidate's setting),
+    matched by the run key each selection gives it; also write each folder's config.yaml."""
+    default = {"quotas": "tasks", "coverage": "kcenter"}
     for _, _, x in SPLITS:
         src = runs_root / f"strata_{x}"
         if not (src / "config.yaml").is_file():
             continue
         raw = read_report_config(src).to_dict()
-        for quotas, dst in (("tasks", VAL / f"strata_{x}"), ("strata", VAL / f"strata_{x}_strata")):
-            cfg = QualityConfig.from_dict({**raw, "select": {**raw["select"], "quotas": quotas}})
-            methods = ("random", "tripled") if quotas == "tasks" else ("tripled",)
+        for setting, dst in ((default, VAL / f"strata_{x}"), ({**default, **CANDIDATES[cand]}, VAL / f"strata_{x}_{cand}")):
+            cfg = QualityConfig.from_dict({**raw, "select": {**raw["select"], **setting}})
+            methods = ("random", "tripled") if setting == default else ("tripled",)
             n = 0
             (dst / "runs").mkdir(parents=True, exist_ok=True)
             for f in sorted((src / "runs").glob("*.json")):
@@ -76,28 +79,29 @@ def _cell(c: dict) -> str:
     return f"{c['mean']:+.2f} +- {c['std']:.2f} [{lo:+.3f}, {hi:+.3f}] {c['wins']}/{c['n']}"
 
 
-def main() -> None:
-    print("| split | budget | seeds | random | default | strata | strata - default | default - random | strata - random |")
+def main(cand: str) -> None:
+    pairs = [(cand, "default"), ("default", "random"), (cand, "random")]
+    print(f"| split | budget | seeds | random | default | {cand} | {cand} - default | default - random | {cand} - random |")
     print("|---|---|---|---|---|---|---|---|---|")
     per_split: dict[str, list[float]] = {}
     below = above = blocked = 0
     for split, label, x in SPLITS:
-        base, mine = VAL / f"strata_{x}", VAL / f"strata_{x}_strata"
+        base, mine = VAL / f"strata_{x}", VAL / f"strata_{x}_{cand}"
         if not base.is_dir() or not mine.is_dir():
             print(f"| {label} | (no records yet) |")
             continue
-        runs = _records(base, {"random": "random", "tripled": "default"}) + _records(mine, {"tripled": "strata"})
-        paired = {p: paired_differences(runs, method=p[0], baseline=p[1]) for p in PAIRS}
-        cells = paired[PAIRS[0]].get("holdout", {})
+        runs = _records(base, {"random": "random", "tripled": "default"}) + _records(mine, {"tripled": cand})
+        paired = {p: paired_differences(runs, method=p[0], baseline=p[1]) for p in pairs}
+        cells = paired[pairs[0]].get("holdout", {})
         for b in sorted(cells):
             at = [r for r in runs if float(r["budget"]) == b]
             common = set.intersection(*({int(r["seed"]) for r in at if r["method"] == m}
-                                        for m in ("random", "default", "strata")))
+                                        for m in ("random", "default", cand)))
             means = {m: np.mean([float(r["tests"]["holdout"]["psnr"]) for r in at
-                                 if r["method"] == m and int(r["seed"]) in common]) for m in ("random", "default", "strata")}
-            row = [paired[p]["holdout"][b] for p in PAIRS]
+                                 if r["method"] == m and int(r["seed"]) in common]) for m in ("random", "default", cand)}
+            row = [paired[p]["holdout"][b] for p in pairs]
             print(f"| {label} | {100 * b:g} % | {row[0]['n']} | {means['random']:.2f} | {means['default']:.2f} "
-                  f"| {means['strata']:.2f} | " + " | ".join(_cell(c) for c in row) + " |")
+                  f"| {means[cand]:.2f} | " + " | ".join(_cell(c) for c in row) + " |")
             sd, dr, sr = row
             per_split.setdefault(split, []).append(sd["mean"])
             if sd["ci"] is not None:
@@ -110,18 +114,22 @@ def main() -> None:
     split_means = {s: float(np.mean(v)) for s, v in per_split.items()}
     overall = float(np.mean(list(split_means.values())))
     print()
-    print("per-split mean strata - default: " + ", ".join(f"{s} {m:+.3f}" for s, m in split_means.items())
+    print(f"per-split mean {cand} - default: " + ", ".join(f"{s} {m:+.3f}" for s, m in split_means.items())
           + f"; mean over splits {overall:+.3f}")
-    print(f"rule 1 (no cell's strata - default interval wholly below 0): {'holds' if below == 0 else f'fails ({below})'}")
+    print(f"rule 1 (no cell's {cand} - default interval wholly below 0): {'holds' if below == 0 else f'fails ({below})'}")
     print(f"rule 2 (mean over the splits above 0): {'holds' if overall > 0 else 'fails'}")
-    print(f"rule 3 (some cell's strata - default interval wholly above 0): {'holds' if above else 'fails'} ({above})")
-    print(f"random guard (strata below random where the default is not): {'holds' if blocked == 0 else f'fails ({blocked})'}")
+    print(f"rule 3 (some cell's {cand} - default interval wholly above 0): {'holds' if above else 'fails'} ({above})")
+    print(f"random guard ({cand} below random where the default is not): {'holds' if blocked == 0 else f'fails ({blocked})'}")
     done = len(split_means) == 4
     adopt = done and below == 0 and overall > 0 and above > 0 and blocked == 0
     print(f"adopt: {'yes' if adopt else 'no'}" + ("" if done else " (not all four splits have records)"))
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["collect"]:
-        collect()
-    main()
+    args = sys.argv[1:]
+    candidate = args.pop(0) if args and args[0] in CANDIDATES else "strata"
+    if args == ["collect"]:
+        collect(candidate)
+    elif args:
+        sys.exit(f"usage: paired_strata.py [{'|'.join(CANDIDATES)}] [collect]; got {' '.join(sys.argv[1:])}")
+    main(candidate)
