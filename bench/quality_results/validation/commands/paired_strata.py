@@ -39,28 +39,33 @@ SPLITS = [  # (split, cell label, folder suffix); (d)'s four folds form one spli
 CANDIDATES = {"strata": {"quotas": "strata"}, "herding": {"coverage": "herding"}}
 
 
-def collect(cand: str, runs_root: Path = Path("runs/val")) -> None:
-    """Copy each run record of ``runs_root/strata_<x>`` into ``VAL/strata_<x>`` (random and the
-    default TripleD) or ``VAL/strata_<x>_<cand>`` (TripleD under the candidate's setting),
-    matched by the run key each selection gives it; also write each folder's config.yaml."""
+def collect_folder(cand: str, src: Path, base: Path, mine: Path) -> None:
+    """Copy each run record of the run folder ``src`` into ``base`` (random and the default
+    TripleD) or ``mine`` (TripleD under the candidate's setting), matched by the run key each
+    selection gives it; also write each folder's config.yaml."""
     default = {"quotas": "tasks", "coverage": "kcenter"}
+    raw = read_report_config(src).to_dict()
+    for setting, dst in ((default, base), ({**default, **CANDIDATES[cand]}, mine)):
+        cfg = QualityConfig.from_dict({**raw, "select": {**raw["select"], **setting}})
+        methods = ("random", "tripled") if setting == default else ("tripled",)
+        n = 0
+        (dst / "runs").mkdir(parents=True, exist_ok=True)
+        for f in sorted((src / "runs").glob("*.json")):
+            r = json.loads(f.read_text())
+            if r["method"] in methods and f.stem.endswith(run_key(cfg, r["method"], r["budget"], r["seed"])):
+                shutil.copyfile(f, dst / "runs" / f.name)
+                n += 1
+        (dst / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        print(f"{src} -> {dst.name}: {n} runs")
+
+
+def collect(cand: str, runs_root: Path = Path("runs/val")) -> None:
+    """:func:`collect_folder` for every split's ``runs_root/strata_<x>`` into ``VAL/strata_<x>``
+    and ``VAL/strata_<x>_<cand>``."""
     for _, _, x in SPLITS:
         src = runs_root / f"strata_{x}"
-        if not (src / "config.yaml").is_file():
-            continue
-        raw = read_report_config(src).to_dict()
-        for setting, dst in ((default, VAL / f"strata_{x}"), ({**default, **CANDIDATES[cand]}, VAL / f"strata_{x}_{cand}")):
-            cfg = QualityConfig.from_dict({**raw, "select": {**raw["select"], **setting}})
-            methods = ("random", "tripled") if setting == default else ("tripled",)
-            n = 0
-            (dst / "runs").mkdir(parents=True, exist_ok=True)
-            for f in sorted((src / "runs").glob("*.json")):
-                r = json.loads(f.read_text())
-                if r["method"] in methods and f.stem.endswith(run_key(cfg, r["method"], r["budget"], r["seed"])):
-                    shutil.copyfile(f, dst / "runs" / f.name)
-                    n += 1
-            (dst / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-            print(f"{src} -> {dst.name}: {n} runs")
+        if (src / "config.yaml").is_file():
+            collect_folder(cand, src, VAL / f"strata_{x}", VAL / f"strata_{x}_{cand}")
 
 
 def _records(folder: Path, rename: dict[str, str]) -> list[dict]:
