@@ -50,6 +50,8 @@ VAL_SPLITS = [  # (label, TripleD default folder, random folder, budgets or None
     ("(d) RealSR fold f0, re-run", "strata_d0", "strata_d0", None), ("(d) RealSR fold f1, re-run", "strata_d1", "strata_d1", None),
     ("(d) RealSR fold f2, re-run", "strata_d2", "strata_d2", None), ("(d) RealSR fold f3, re-run", "strata_d3", "strata_d3", None),
     ("(b) Urban100 holdout, 400 steps, re-run", "strata_b", "strata_b", None),
+    # seventeenth session: a second (a) split, 40 other held-out photos (run_herding_dn.sh x1 / x2)
+    ("(a) Train400 holdout, data_seed 1, 800 steps", "herd_a_ds1", "herd_a_ds1", None),
 ]
 
 
