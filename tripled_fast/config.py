@@ -196,7 +196,8 @@ class SelectConfig(StrictConfig):
                                          # bench/QUALITY.md; 0.3 fell 0.13 dB below random at 0.25 % on x4 SR)
     coverage: Literal["kcenter", "herding"] = "kcenter"  # the non-complexity picks of a group: kcenter =
                                          # greedy k-center (support coverage), herding = kernel herding (the
-                                         # group's feature density, select/herding.py)
+                                         # group's feature density, select/herding.py; validated, not
+                                         # adopted: bench/QUALITY.md)
     coverage_trim: float = 0.0           # fraction of each group's most isolated patches (largest 10-NN
                                          # radius) never picked by coverage; 0 = plain k-center
     image_cap: bool = True               # no source photo (GT file) gives more than its share, rounded up

@@ -18,7 +18,8 @@ most complex patches trained 2.2 dB worse than a random 2 %), so the selection l
    patches by highest complexity, the rest by greedy k-center coverage of the group's features seeded with
    those (``complexity_weight = 0`` is pure coverage; with ``coverage="herding"`` the rest are
    picked by kernel herding instead, :mod:`tripled_fast.select.herding`, which follows the
-   group's feature density rather than its support); near-duplicates
+   group's feature density rather than its support; validated on the four splits, not adopted:
+   bench/QUALITY.md, Defaults, "kernel herding"); near-duplicates
    (cosine >= ``dedup_threshold``) are skipped and replaced by the next pick. A group that runs
    out of distinct patches hands its shortfall to the other groups of its task, then to all
    groups; only when the whole pool has too few distinct patches are duplicates accepted.
