@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tripled_fast.select.kcenter import group_room
+
 _CHUNK = 4096
 
 
@@ -128,16 +130,7 @@ def herding_greedy(x: np.ndarray, k: int, *, initial: np.ndarray | None = None,
         rows = np.setdiff1d(np.arange(n, dtype=np.int64), avoid_idx)
     else:
         rows = index_set("candidates", candidates)
-    if (groups is None) != (room is None):
-        raise ValueError("herding_greedy: groups and room go together (give both or neither)")
-    left = None
-    if groups is not None:
-        g_all = np.asarray(groups)
-        left = np.asarray(room).astype(np.int64).copy()
-        if g_all.shape != (n,) or not np.issubdtype(g_all.dtype, np.integer) or (n and g_all.min() < 0):
-            raise ValueError(f"herding_greedy: groups expected ({n},) non-negative integers, got shape {g_all.shape}")
-        if left.ndim != 1 or (n and left.size <= int(g_all.max())) or (left < 0).any():
-            raise ValueError("herding_greedy: room expected one non-negative integer per group")
+    g_all, left = group_room(groups, room, n, "herding_greedy")
     if bandwidth is not None and not bandwidth > 0:
         raise ValueError(f"herding_greedy: expected a bandwidth > 0, got {bandwidth}")
     if k == 0 or rows.size == 0:

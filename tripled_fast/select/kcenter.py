@@ -170,6 +170,28 @@ class _TorchRows:
             torch.minimum(min_d2[s:e], d2.clamp_min_(0.0), out=min_d2[s:e])
 
 
+def group_room(groups: np.ndarray | None, room: np.ndarray | None, n: int,
+               who: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Check a per-row group cap: ``groups`` ``(N,)`` non-negative integers and ``room`` one
+    non-negative integer per group, given together or not at all.
+
+    Returns:
+        ``(groups, room)`` as arrays (``room`` an int64 copy the caller may decrement), or
+        ``(None, None)``.
+    """
+    if (groups is None) != (room is None):
+        raise ValueError(f"{who}: groups and room go together (give both or neither)")
+    if groups is None:
+        return None, None
+    g_all = np.asarray(groups)
+    left = np.asarray(room).astype(np.int64).copy()
+    if g_all.shape != (n,) or not np.issubdtype(g_all.dtype, np.integer) or (n and g_all.min() < 0):
+        raise ValueError(f"{who}: groups expected ({n},) non-negative integers, got shape {g_all.shape}")
+    if left.ndim != 1 or (n and left.size <= int(g_all.max())) or (left < 0).any():
+        raise ValueError(f"{who}: room expected one non-negative integer per group")
+    return g_all, left
+
+
 def kcenter_greedy(x: np.ndarray, k: int, *, seed: int, initial: np.ndarray | None = None,
                    candidates: np.ndarray | None = None, chunk: int = 65536,
                    backend: str = "auto", start: str = "mean",
@@ -231,16 +253,8 @@ def kcenter_greedy(x: np.ndarray, k: int, *, seed: int, initial: np.ndarray | No
         raise ValueError(
             f"kcenter_greedy: asked for k={k} new centres but only {available} candidates are free"
         )
-    if (groups is None) != (room is None):
-        raise ValueError("kcenter_greedy: groups and room go together (give both or neither)")
-    left = None
-    if groups is not None:
-        g_all = np.asarray(groups)
-        left = np.asarray(room).astype(np.int64).copy()
-        if g_all.shape != (n,) or not np.issubdtype(g_all.dtype, np.integer) or (n and g_all.min() < 0):
-            raise ValueError(f"kcenter_greedy: groups expected ({n},) non-negative integers, got shape {g_all.shape}")
-        if left.ndim != 1 or (n and left.size <= int(g_all.max())) or (left < 0).any():
-            raise ValueError("kcenter_greedy: room expected one non-negative integer per group")
+    g_all, left = group_room(groups, room, n, "kcenter_greedy")
+    if left is not None:
         g_pos = g_all if rows is None else g_all[rows]  # group of each candidate position
         by_group = np.argsort(g_pos, kind="stable")     # candidate positions, grouped
         g_start = np.searchsorted(g_pos[by_group], np.arange(left.size + 1))

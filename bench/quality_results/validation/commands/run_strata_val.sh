@@ -30,24 +30,8 @@
 # stays not adopted whatever they show (rule 1 already fails on (d), which they do not touch).
 #
 # usage: run_strata_val.sh p1|p2|b1|b2|report   (two processes, 1 thread each; p1 and p2 in parallel)
-cd /work/main && . /root/venv/bin/activate
-export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-Q="nice -n 10 tripled-fast bench-quality"
+. "$(dirname "$0")/val_splits.sh"  # the splits (its definitions were inline here when the runs were made)
 S="--set select.quotas=strata"
-mkdir -p runs/realsr_val/HR runs/realsr_val/LR
-for f in cam1_01 cam1_02 cam1_09 cam2_09; do
-  ln -sf "$(realpath ../shared/data/realsr/HR/$f.png)" runs/realsr_val/HR/$f.png
-  ln -sf "$(realpath ../shared/data/realsr/LR/$f.png)" runs/realsr_val/LR/$f.png
-done
-A="../shared/data/denoise/Train400 --degrade noise:sigma=25 --holdout 0.1 --steps 800 --out runs/val/strata_a"
-C="../shared/data/sr/BSD100_x4/HR --lq ../shared/data/sr/BSD100_x4/LR --lq-tmpl sorted --scale 4 --holdout 0.2
-   --patch 48 --stride 48 --steps 400 --batch 16 --out runs/val/strata_c"
-d() { echo "runs/realsr_val/HR --lq runs/realsr_val/LR --holdout 0.25 --set data_seed=$1 --patch 48 --stride 48
-   --steps 400 --batch 16 --budgets 0.005,0.01 --out runs/val/strata_d$1"; }
-DEG="--degrade noise:sigma=25 --degrade blur:sigma=1.5 --degrade jpeg:quality=20 --degrade lowlight --degrade haze --degrade rain"
-NAF=(--set train.arch=nafnet --set 'train.arch_kwargs={width: 8, enc_blocks: [1, 1, 1], middle_blocks: 1, dec_blocks: [1, 1, 1]}')
-B="../shared/data/pool/Urban100_HR_first50 $DEG --holdout 0.2 --patch 64 --stride 64 --steps 400 --batch 16
-   --budgets 0.005,0.01 --out runs/val/strata_b"
 three() {  # three CELLS...: random + default, then strata, on the same cells
   $Q "$@" --methods random,tripled && $Q "$@" --methods tripled $S; }
 case $1 in
