@@ -157,17 +157,14 @@ def herding_greedy(x: np.ndarray, k: int, *, initial: np.ndarray | None = None,
             open_[d2 <= dup_d2] = False
 
     # rows already picked count in the sum; they and the avoided rows close their near-duplicates
-    pos_of = {int(r): i for i, r in enumerate(rows)}
-    for r in init:
-        d2 = dist2_to(np.asarray(x[r], np.float32))
-        pushed += np.exp(-gamma * d2)
-        close_near(d2)
-        if int(r) in pos_of:
-            open_[pos_of[int(r)]] = False
-    for r in avoid_idx:
-        close_near(dist2_to(np.asarray(x[r], np.float32)))
-        if int(r) in pos_of:
-            open_[pos_of[int(r)]] = False
+    for idx, counts in ((init, True), (avoid_idx, False)):
+        for s in range(0, idx.size, 256):
+            ref = np.ascontiguousarray(x[idx[s:s + 256]], dtype=np.float32)
+            d2 = _sq_dists(xc, ref, np.einsum("ij,ij->i", ref, ref))
+            if counts:
+                pushed += np.exp(-gamma * d2).sum(1)
+            close_near(d2.min(1))
+        open_[np.isin(rows, idx)] = False
     if left is not None:
         open_ &= left[g_pos] > 0
 
