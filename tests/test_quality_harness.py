@@ -165,6 +165,16 @@ def test_adopt_baseline_runs_rekeys_only_compatible_baselines(folders, tmp_path)
     rec = json.loads((tmp_path / "new" / "runs" / files[1]).read_text())
     assert rec["tests"]["test"]["psnr"] == 29.0 and rec["adopted_from"] == str(tmp_path / "old")
     assert adopt_baseline_runs(new, tmp_path / "old", log=lambda s: None) == 0  # already there
+    # with pool_jitter > 0 random and full data are the same runs; a k-center record is not
+    kc = {"method": "kcenter", "budget": 0.01, "seed": 0, "count": 3, "tests": {"test": {"psnr": 28.5, "ssim": 0.5}}}
+    (tmp_path / "old" / "runs.json").write_text(json.dumps(recs + [kc]))
+    jit = config_from_args(build_parser().parse_args(
+        base + ["--out", str(tmp_path / "jit"), "--set", "pool_jitter=0.2"]))
+    said: list[str] = []
+    assert adopt_baseline_runs(jit, tmp_path / "old", log=said.append) == 2
+    assert sorted(p.name.split("_")[0] for p in (tmp_path / "jit" / "runs").iterdir()) == ["full", "random"]
+    assert said == [f"quality: adopted 2 baseline runs from {tmp_path / 'old'} "
+                    "(skipped 1 made with another baseline_split or pool_jitter)"]
     # a baseline trained differently is refused, naming the file and the differing section
     longer = config_from_args(build_parser().parse_args(base + ["--out", str(tmp_path / "x"), "--steps", "9"]))
     with pytest.raises(ValueError, match=r"old/config.yaml: .*train"):
@@ -254,6 +264,12 @@ def test_records_made_before_coverage_trim_and_image_cap_keep_their_run_keys() -
     resynth = QualityConfig.from_dict({**raw, "align": {**raw["align"], "lq": "resynth"}})
     assert run_key(resynth, "tripled-nocurr", 0.0025, 0) != run_key(cfg, "tripled-nocurr", 0.0025, 0)
     assert run_key(resynth, "random", 0.0025, 0) == run_key(cfg, "random", 0.0025, 0)
+    # pool_jitter came later: 0 (what ran) adds no key; > 0 is a new key for the selections that
+    # read it (TripleD, k-means, k-center) and the same key for random and full data
+    assert "pool_jitter" not in raw and cfg.pool_jitter == 0.0
+    jit = QualityConfig.from_dict({**raw, "pool_jitter": 0.2})
+    for m, same in (("tripled", False), ("kcenter", False), ("kmeans", False), ("random", True), ("full", True)):
+        assert (run_key(jit, m, 0.0025, 0) == run_key(cfg, m, 0.0025, 0)) is same, m
     # today's default is auto: a new key where the variant aligns, none where it does not (the
     # default tripled runs without alignment, so its committed records keep their keys)
     auto = QualityConfig.from_dict({**raw, "align": {k: v for k, v in raw["align"].items() if k != "lq"}})

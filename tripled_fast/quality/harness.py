@@ -80,6 +80,9 @@ class QualityConfig(StrictConfig):
     train: TrainConfig = field(default_factory=_small_train)
     eval: EvalConfig = field(default_factory=EvalConfig)
     tol_db: float = 0.1
+    pool_jitter: float = 0.0             # > 0: each seed's TripleD / k-means / k-center subset is chosen from a
+                                         # random (1 - pool_jitter) share of the pool drawn by that seed, so
+                                         # that it varies by seed as a random subset does (0: the whole pool)
     baseline_split: Literal["tasks", "pool"] = "tasks"  # tasks: the k-means / k-center baselines run per task tag, the budget
                                          # split by task size (same subsets as "pool" for a one-task pool);
                                          # pool: over the whole pool, task-blind (DC-BENCH)
@@ -206,14 +209,38 @@ def scan_pool(cfg: QualityConfig, pool: list, device: str, log: Log = print) -> 
 
 
 # ============================================================================ subsets
-def tripled_selection(scan: PoolScan, budget: float, cfg: SelectConfig, seed: int):
+def jittered_scan(scan: PoolScan, jitter: float, seed: int) -> tuple[PoolScan, np.ndarray]:
+    """``scan`` restricted to a uniform random ``round((1 - jitter) * N)`` of its ``N`` patches,
+    drawn by ``seed`` (``QualityConfig.pool_jitter``), and the kept rows, sorted: ``(sub, kept)``
+    with ``sub``'s row ``i`` = ``scan``'s row ``kept[i]``. ``jitter`` 0 returns ``scan`` itself."""
+    if not 0.0 <= jitter < 1.0:
+        raise ValueError(f"pool_jitter: expected a fraction in [0, 1), got {jitter!r}")
+    if jitter == 0.0:
+        return scan, np.arange(scan.n, dtype=np.int64)
+    keep = max(1, int(round((1.0 - jitter) * scan.n)))
+    # its own stream: the training seed's other draws (random subset, batches) are not shifted
+    kept = np.sort(np.random.default_rng([seed, 0x6A17]).choice(scan.n, keep, replace=False)).astype(np.int64)
+    part = {name: getattr(scan, name)[kept] for name in ("features", "task", "complexity")}
+    for name in ("image", "degrade"):
+        part[name] = None if getattr(scan, name) is None else getattr(scan, name)[kept]
+    return dataclasses.replace(scan, **part), kept
+
+
+def tripled_selection(scan: PoolScan, budget: float, cfg: SelectConfig, seed: int, jitter: float = 0.0):
     """TripleD's selection at ``budget``: its own k-means (``cfg.clusters`` or auto for this
-    budget), centroid uncertainty, then :func:`~tripled_fast.select.budget.select_subset`."""
+    budget), centroid uncertainty, then :func:`~tripled_fast.select.budget.select_subset`.
+    With ``jitter`` > 0 it chooses from :func:`jittered_scan`'s share of the pool (the count is
+    still the budget of the whole pool) and returns rows of the whole pool."""
     from ..scoring.uncertainty import centroid_uncertainty
     from ..select.budget import resolve_budget, select_subset
     from ..select.cluster import auto_clusters, kmeans
 
     count = resolve_budget(budget, scan.n)
+    if jitter:
+        sub, kept = jittered_scan(scan, jitter, seed)
+        sel = tripled_selection(sub, float(count), cfg, seed)
+        return dataclasses.replace(sel, **{name: kept[getattr(sel, name)] for name in
+                                           ("selected", "stage1", "stage2", "stage2_candidates")})
     k = cfg.clusters or auto_clusters(scan.n, count)
     km = kmeans(scan.features, k, seed=seed, iters=cfg.kmeans_iters)
     unc = centroid_uncertainty(scan.features, km.centroids, km.assign)
@@ -222,14 +249,16 @@ def tripled_selection(scan: PoolScan, budget: float, cfg: SelectConfig, seed: in
                          seed=seed, image=scan.image)
 
 
-def baseline_rows(method: str, scan: PoolScan, count: int, seed: int, split: str = "pool") -> np.ndarray:
+def baseline_rows(method: str, scan: PoolScan, count: int, seed: int, split: str = "pool",
+                  jitter: float = 0.0) -> np.ndarray:
     """Rows of a reference subset of ``count`` patches (``random``, ``kmeans``, ``kcenter``).
 
     With ``split="tasks"`` and several task tags in the pool, ``kmeans`` and ``kcenter`` run
     inside each task's patches with the count split by task size (largest remainder), so that an
     all-in-one pool - one clean set degraded several ways, identical GT features in every task -
     does not hand all of a baseline's picks to the first task (its ties go to the lowest index).
-    ``random`` is always uniform over the whole pool.
+    ``random`` is always uniform over the whole pool; ``kmeans`` and ``kcenter`` choose from
+    :func:`jittered_scan`'s share of it when ``jitter`` > 0.
     """
     from ..select.baselines import kcenter_subset, kmeans_representatives, random_subset
     from ..select.budget import largest_remainder
@@ -240,6 +269,9 @@ def baseline_rows(method: str, scan: PoolScan, count: int, seed: int, split: str
         return random_subset(scan.n, count, seed=seed)
     if method not in ("kmeans", "kcenter"):
         raise ValueError(f"method: expected one of {list(ALL_METHODS)}, got {method!r}")
+    if jitter:
+        sub, kept = jittered_scan(scan, jitter, seed)
+        return kept[baseline_rows(method, sub, count, seed, split)]
     pick = kmeans_representatives if method == "kmeans" else kcenter_subset
     names, code = np.unique(scan.task, return_inverse=True)
     if split == "pool" or names.size < 2:
@@ -309,7 +341,7 @@ def train_and_evaluate(cfg: QualityConfig, scan: PoolScan, tests: dict[str, list
     if method in TRIPLED_VARIANTS:
         curriculum = TRIPLED_VARIANTS[method][1]
         align = _aligns(cfg, method)
-        sel = tripled_selection(scan, budget, cfg.select, seed)
+        sel = tripled_selection(scan, budget, cfg.select, seed, jitter=cfg.pool_jitter)
         extra["clusters"] = int(sel.info["groups"])
         rows = np.union1d(sel.stage1, sel.stage2_candidates) if curriculum else sel.selected
         if align:
@@ -351,7 +383,7 @@ def train_and_evaluate(cfg: QualityConfig, scan: PoolScan, tests: dict[str, list
             tr = train_model(model, data, cfg.train, seed=seed, device=device, progress=False)
     else:
         if method != FULL:
-            rows = baseline_rows(method, scan, count, seed, split=cfg.baseline_split)
+            rows = baseline_rows(method, scan, count, seed, split=cfg.baseline_split, jitter=cfg.pool_jitter)
         data = PairPatchDataset(pack, rows, augment=cfg.train.augment, crop=cfg.train.crop, seed=seed)
         tr = train_model(model, data, cfg.train, seed=seed, device=device, progress=False)
     train_s = time.perf_counter() - t0
@@ -386,6 +418,8 @@ def _identity(cfg: QualityConfig, method: str) -> dict[str, Any]:
     skip = set(_NOT_IDENTITY) | (set() if method in TRIPLED_VARIANTS else set(TRIPLED_ONLY_SECTIONS))
     if method not in ("kmeans", "kcenter") or len(cfg.pool) < 2:
         skip.add("baseline_split")  # a one-source pool has one task: the split changes nothing
+    if method in (FULL, "random") or cfg.pool_jitter == 0.0:
+        skip.add("pool_jitter")  # random and full never read it; 0 keeps the earlier records' keys
     ident = {k: v for k, v in cfg.to_dict().items() if k not in skip}
     if "select" in ident and (len(cfg.pool) < 2 or not cfg.select.image_cap):
         # one task (one source), or no cap: both scopes select the same patches
@@ -445,8 +479,8 @@ def adopt_baseline_runs(cfg: QualityConfig, src_dir: str | Path, log: Log = prin
     folder ``src_dir`` (its ``config.yaml`` and ``runs.json``) into ``cfg.out_dir`` under this
     config's run keys, so that a rerun with other TripleD settings (``select.*``, ``align.*``)
     trains only the TripleD variants. Refuses a folder whose settings differ in anything a
-    baseline depends on; skips the k-means / k-center records of a multi-task pool whose
-    ``baseline_split`` differs. Returns the number of records written."""
+    baseline depends on; skips the k-means / k-center records whose ``pool_jitter`` (or, on a
+    multi-task pool, ``baseline_split``) differs. Returns the number of records written."""
     src = Path(src_dir)
     try:
         old = read_report_config(src)
@@ -464,14 +498,14 @@ def adopt_baseline_runs(cfg: QualityConfig, src_dir: str | Path, log: Log = prin
         if rec["method"] in TRIPLED_VARIANTS:
             continue
         if _identity(cfg, rec["method"]) != _identity(old, rec["method"]):
-            skipped += 1  # a k-means / k-center record of the other baseline_split
+            skipped += 1  # a k-means / k-center record of another baseline_split or pool_jitter
             continue
         path = out / f"{rec['method']}_b{rec['budget']:g}_s{rec['seed']}_{run_key(cfg, rec['method'], rec['budget'], rec['seed'])}.json"
         if not path.exists():
             atomic_write_json(path, {**rec, "adopted_from": str(src)})
             n += 1
     log(f"quality: adopted {n} baseline runs from {src}"
-        + (f" (skipped {skipped} made with another baseline_split)" if skipped else ""))
+        + (f" (skipped {skipped} made with another baseline_split or pool_jitter)" if skipped else ""))
     return n
 
 
@@ -490,6 +524,8 @@ def run_quality(cfg: QualityConfig, *, report_only: bool = False, device: str = 
         raise ValueError(f"methods: unknown {unknown[0]!r}; expected some of {list(ALL_METHODS)}")
     if any(not 0 < b < 1 for b in cfg.budgets):
         raise ValueError(f"budgets: expected fractions in (0, 1), got {cfg.budgets}")
+    if not 0.0 <= cfg.pool_jitter < 1.0:
+        raise ValueError(f"pool_jitter: expected a fraction in [0, 1), got {cfg.pool_jitter!r}")
     out = Path(cfg.out_dir)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
