@@ -1,0 +1,138 @@
+"""The default and herding against random with the TripleD subset varying by seed
+(``pool_jitter`` 0.2; plan and readings in run_jitter_val.sh, eighteenth session, 2026-12-07).
+
+Reads, per cell folder, the references already committed - random and the unjittered default
+(``validation/strata_<x>/`` or ``validation/herd_a_ds1/``) and unjittered herding (``..._herding/``)
+- and this plan's records, ``validation/jit_<x>/`` (the jittered default) and
+``validation/jit_<x>_herding/``. Prints per cell the paired-by-seed differences of readings A
+(jittered default - random), B (jittered - unjittered default) and C (jittered herding -
+jittered default, - random), the unjittered default - random beside them, and (d) pooled over
+its four folds (a fold's seed s is pair (fold, s)), through
+tripled_fast.quality.report.paired_differences. ``collect`` first sorts the run folders
+(``runs/val/strata_<x>``, ``runs/val/herd_a_ds1``) into the ``jit_*`` folders by run key.
+usage: python bench/quality_results/validation/commands/paired_jitter.py [collect]
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from tripled_fast.quality.harness import QualityConfig, read_report_config, run_key
+from tripled_fast.quality.report import paired_differences
+
+VAL = Path(__file__).resolve().parents[1]  # bench/quality_results/validation
+JITTER = 0.2
+CELLS = [  # (label, run folder under runs/val, reference folder, herding reference folder, suffix)
+    ("(d) RealSR fold f0", "strata_d0", "strata_d0", "strata_d0_herding", "d0"),
+    ("(d) RealSR fold f1", "strata_d1", "strata_d1", "strata_d1_herding", "d1"),
+    ("(d) RealSR fold f2", "strata_d2", "strata_d2", "strata_d2_herding", "d2"),
+    ("(d) RealSR fold f3", "strata_d3", "strata_d3", "strata_d3_herding", "d3"),
+    ("(a) Train400 holdout, data_seed 0", "strata_a", "strata_a", "strata_a_herding", "a"),
+    ("(a) Train400 holdout, data_seed 1", "herd_a_ds1", "herd_a_ds1", "herd_a_ds1_herding", "a_ds1"),
+]
+BUDGETS = {"d": (0.005, 0.01), "a": (0.001, 0.0025)}
+
+
+def _config(raw: dict, coverage: str, jitter: float) -> QualityConfig:
+    return QualityConfig.from_dict({**raw, "pool_jitter": jitter,
+                                    "select": {**raw["select"], "quotas": "tasks", "coverage": coverage}})
+
+
+def collect(runs_root: Path = Path("runs/val")) -> None:
+    """Copy the jittered TripleD records (and, with the default's, the random references) of
+    each run folder into ``VAL/jit_<x>`` and ``VAL/jit_<x>_herding``, matched by run key."""
+    for _, src_name, _, _, x in CELLS:
+        src = runs_root / src_name
+        if not (src / "config.yaml").is_file():
+            continue
+        raw = read_report_config(src).to_dict()
+        for coverage, dst, methods in (("kcenter", VAL / f"jit_{x}", ("random", "tripled")),
+                                       ("herding", VAL / f"jit_{x}_herding", ("tripled",))):
+            cfg = _config(raw, coverage, JITTER)
+            (dst / "runs").mkdir(parents=True, exist_ok=True)
+            n = 0
+            for f in sorted((src / "runs").glob("*.json")):
+                r = json.loads(f.read_text())
+                if (r["method"] in methods and float(r["budget"]) in BUDGETS[x[0]]
+                        and f.stem.endswith(run_key(cfg, r["method"], r["budget"], r["seed"]))):
+                    shutil.copyfile(f, dst / "runs" / f.name)
+                    n += 1
+            (dst / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+            print(f"{src} -> {dst.name}: {n} runs")
+
+
+def _records(folder: Path, rename: dict[str, str], budgets: tuple[float, ...], fold: int = 0) -> list[dict]:
+    out = []
+    for f in sorted((folder / "runs").glob("*.json")):
+        r = json.loads(f.read_text())
+        if r["method"] in rename and float(r["budget"]) in budgets:
+            out.append({**r, "method": rename[r["method"]], "seed": 100 * fold + int(r["seed"])})
+    return out
+
+
+def _cell(c: dict | None) -> str:
+    if c is None:
+        return "(no runs)"
+    if c["ci"] is None:
+        return f"{c['mean']:+.2f} (1 seed)"
+    lo, hi = c["ci"]
+    return f"{c['mean']:+.2f} +- {c['std']:.2f} [{lo:+.3f}, {hi:+.3f}] {c['wins']}/{c['n']}"
+
+
+PAIRS = [("default-jit", "random"), ("default", "random"), ("default-jit", "default"),
+         ("herding-jit", "default-jit"), ("herding-jit", "random"), ("herding", "random")]
+
+
+def _rows(label: str, runs: list[dict], budgets: tuple[float, ...]) -> list[dict]:
+    out = []
+    for b in budgets:
+        cells = {p: paired_differences(runs, method=p[0], baseline=p[1]).get("holdout", {}).get(b) for p in PAIRS}
+        mean = {m: np.mean([float(r["tests"]["holdout"]["psnr"]) for r in runs if r["method"] == m
+                            and float(r["budget"]) == b] or [np.nan]) for m in ("random", "default", "default-jit",
+                                                                                "herding-jit")}
+        print(f"| {label} | {100 * b:g} % | " + " | ".join(f"{mean[m]:.2f}" for m in mean) + " | "
+              + " | ".join(_cell(cells[p]) for p in PAIRS) + " |")
+        out.append(cells)
+    return out
+
+
+def main() -> None:
+    print("| cell | budget | random | default | default, jittered | herding, jittered | "
+          + " | ".join(f"{a} - {b}" for a, b in PAIRS) + " |")
+    print("|---|---|" + "---|" * (4 + len(PAIRS)))
+    pooled: list[dict] = []
+    fails = {"default-jit": 0, "default": 0}
+    for fold, (label, _, ref, href, x) in enumerate(CELLS):
+        budgets = BUDGETS[x[0]]
+        if not (VAL / f"jit_{x}").is_dir():
+            print(f"| {label} | (no records yet) |")
+            continue
+        runs = (_records(VAL / ref, {"random": "random", "tripled": "default"}, budgets, fold)
+                + _records(VAL / href, {"tripled": "herding"}, budgets, fold)
+                + _records(VAL / f"jit_{x}", {"tripled": "default-jit"}, budgets, fold)
+                + (_records(VAL / f"jit_{x}_herding", {"tripled": "herding-jit"}, budgets, fold)
+                   if (VAL / f"jit_{x}_herding").is_dir() else []))
+        for cells in _rows(label, runs, budgets):
+            for m in fails:
+                c = cells[(m, "random")]
+                fails[m] += bool(c and c["ci"] is not None and c["ci"][1] < 0)
+        if x.startswith("d"):
+            pooled += runs
+    if pooled:
+        _rows("(d) pooled over its four folds", pooled, BUDGETS["d"])
+    print()
+    for m, n in fails.items():
+        print(f"cells (folds and (a) splits) where {m} - random lies wholly below 0: {n}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["collect"]:
+        collect()
+    elif sys.argv[1:]:
+        sys.exit(f"usage: paired_jitter.py [collect]; got {' '.join(sys.argv[1:])}")
+    main()
