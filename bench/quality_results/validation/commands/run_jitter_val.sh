@@ -26,7 +26,13 @@
 #   C. herding under the same protocol: jittered herding - jittered default and - random, per
 #      cell and (d) pooled. A report only: (b) and (c) are not re-run, so no adoption.
 # The herding runs come second in each process; they are cut first if time runs out.
-# usage: run_jitter_val.sh j1|j2   (two processes, 1 thread each, in parallel)
+# Phases j3 / j4, added and committed while j1 / j2 ran (seen by then: 1-5 seeds of the jittered
+# default on the (d) folds, nothing else), to run after them: reading A on the other two splits,
+# the jittered default beside the random runs of run_strata_val.sh:
+#   (c) BSD100 --holdout 0.2, 400 steps: 0.25 % seeds 0-7, 0.5 / 1 % seeds 0-3
+#   (b) Urban100 --holdout 0.2, NAFNet width 8, 400 steps: 0.5 / 1 %, seeds 0-7
+# then, if time is left, jittered herding on (c) (reading C there).
+# usage: run_jitter_val.sh j1|j2|j3|j4   (two processes, 1 thread each, in parallel)
 . "$(dirname "$0")/val_splits.sh"
 J="--methods random,tripled --set pool_jitter=0.2"
 H="--set select.coverage=herding"
@@ -42,4 +48,10 @@ case $1 in
       $Q $X --budgets 0.001,0.0025 --seeds 0,1,2,3,4,5,6,7 $J
       for f in 2 3; do $Q $(d $f) --seeds $S16 $J $H; done
       $Q $X --budgets 0.001,0.0025 --seeds 0,1,2,3,4,5,6,7 $J $H ;;
+  j3) $Q $C --budgets 0.0025,0.005,0.01 --seeds 0,1,2,3 $J
+      $Q $B "${NAF[@]}" --seeds 0,1,2,3 $J
+      $Q $C --budgets 0.0025,0.005,0.01 --seeds 0,1,2,3 $J $H ;;
+  j4) $Q $C --budgets 0.0025 --seeds 4,5,6,7 $J
+      $Q $B "${NAF[@]}" --seeds 4,5,6,7 $J
+      $Q $C --budgets 0.0025 --seeds 4,5,6,7 $J $H ;;
 esac
