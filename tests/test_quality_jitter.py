@@ -72,7 +72,11 @@ def test_jitter_moves_the_coverage_baselines_not_random() -> None:
 
 
 def test_run_quality_rejects_a_bad_jitter(tmp_path) -> None:
-    from tripled_fast.quality.harness import QualityConfig, run_quality
+    from tripled_fast.quality.harness import QualityConfig, build_parser, config_from_args, run_quality
+
+    args = build_parser().parse_args(["pool", "--degrade", "noise:sigma=25", "--holdout", "0.1", "--pool-jitter", "0.2"])
+    assert config_from_args(args).pool_jitter == 0.2
+    assert config_from_args(build_parser().parse_args(["pool", "--degrade", "noise:sigma=25"])).pool_jitter == 0.0
 
     cfg = dataclasses.replace(QualityConfig(), pool_jitter=1.0, out_dir=str(tmp_path / "q"))
     with pytest.raises(ValueError, match=r"pool_jitter: expected a fraction in \[0, 1\), got 1.0"):

@@ -605,6 +605,9 @@ def build_parser(prog: str = "tripled-fast bench-quality") -> argparse.ArgumentP
     p.add_argument("--patch", type=int, help="GT patch side")
     p.add_argument("--stride", type=int, help="patch stride")
     p.add_argument("--holdout", type=float, help="hold out this fraction of pool images as test set 'holdout'")
+    p.add_argument("--pool-jitter", type=float,
+                   help="each seed chooses the TripleD / k-means / k-center subsets from its own random "
+                        "(1 - F) share of the pool, so they vary by seed as random's do (default 0)")
     p.add_argument("--max-test-images", type=int,
                    help="evaluate the first N images of every test source (per degradation with several --degrade)")
     p.add_argument("--max-images", type=int, help="use at most this many pool images per source")
@@ -655,7 +658,7 @@ def config_from_args(args: argparse.Namespace) -> QualityConfig:
                           Path(gt.rstrip("/")).name, "sources": srcs})
         data["tests"] = tests
     for key, attr in (("out_dir", "out"), ("budgets", "budgets"), ("seeds", "seeds"), ("methods", "methods"),
-                      ("holdout", "holdout")):
+                      ("holdout", "holdout"), ("pool_jitter", "pool_jitter")):
         if getattr(args, attr) is not None:
             data[key] = getattr(args, attr)
     for key, attr in (("steps", "steps"), ("batch_size", "batch")):
