@@ -57,15 +57,16 @@ def collect(runs_root: Path = Path("runs/val")) -> None:
         for coverage, dst, methods in (("kcenter", VAL / f"jit_{x}", ("random", "tripled")),
                                        ("herding", VAL / f"jit_{x}_herding", ("tripled",))):
             cfg = _config(raw, coverage, JITTER)
+            found = [f for f in sorted((src / "runs").glob("*.json"))
+                     if (r := json.loads(f.read_text()))["method"] in methods and float(r["budget"]) in BUDGETS[x[0]]
+                     and f.stem.endswith(run_key(cfg, r["method"], r["budget"], r["seed"]))]
+            if not found:
+                continue
             (dst / "runs").mkdir(parents=True, exist_ok=True)
-            n = 0
-            for f in sorted((src / "runs").glob("*.json")):
-                r = json.loads(f.read_text())
-                if (r["method"] in methods and float(r["budget"]) in BUDGETS[x[0]]
-                        and f.stem.endswith(run_key(cfg, r["method"], r["budget"], r["seed"]))):
-                    shutil.copyfile(f, dst / "runs" / f.name)
-                    n += 1
+            for f in found:
+                shutil.copyfile(f, dst / "runs" / f.name)
             (dst / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+            n = len(found)
             print(f"{src} -> {dst.name}: {n} runs")
 
 
