@@ -71,7 +71,7 @@ def test_jitter_moves_the_coverage_baselines_not_random() -> None:
         assert rows.size == 20 and np.isin(rows, kept).all()
 
 
-def test_run_quality_rejects_a_bad_jitter(tmp_path) -> None:
+def test_the_pool_jitter_flag_and_a_bad_value(tmp_path) -> None:
     from tripled_fast.quality.harness import QualityConfig, build_parser, config_from_args, run_quality
 
     args = build_parser().parse_args(["pool", "--degrade", "noise:sigma=25", "--holdout", "0.1", "--pool-jitter", "0.2"])
