@@ -9,7 +9,9 @@ Reads, per cell folder, the references already committed - random and the unjitt
 jittered default, - random), the unjittered default - random beside them, and (d) pooled over
 its four folds (a fold's seed s is pair (fold, s)), through
 tripled_fast.quality.report.paired_differences. ``collect`` first sorts the run folders
-(``runs/val/strata_<x>``, ``runs/val/herd_a_ds1``) into the ``jit_*`` folders by run key.
+(``runs/val/strata_<x>``, ``runs/val/herd_a_ds1``, ``runs/val/jit_a_ds2``) into the ``jit_*`` folders by
+run key. The third (a) split (``run_jitter_ds2.sh``) has no herding runs; its random and
+unjittered default go to ``jit_a_ds2_base/``.
 usage: python bench/quality_results/validation/commands/paired_jitter.py [collect]
 """
 from __future__ import annotations
@@ -34,6 +36,7 @@ CELLS = [  # (label, run folder under runs/val, reference folder, herding refere
     ("(d) RealSR fold f3", "strata_d3", "strata_d3", "strata_d3_herding", "d3"),
     ("(a) Train400 holdout, data_seed 0", "strata_a", "strata_a", "strata_a_herding", "a"),
     ("(a) Train400 holdout, data_seed 1", "herd_a_ds1", "herd_a_ds1", "herd_a_ds1_herding", "a_ds1"),
+    ("(a) Train400 holdout, data_seed 2", "jit_a_ds2", "jit_a_ds2_base", "jit_a_ds2_base_herding", "a_ds2"),
     ("(c) BSD100 holdout, 400 steps", "strata_c", "strata_c", "strata_c_herding", "c"),
     ("(b) Urban100 holdout, NAFNet, 400 steps", "strata_b", "strata_b", "strata_b_herding", "b"),
 ]
@@ -49,14 +52,17 @@ def _config(raw: dict, coverage: str, jitter: float) -> QualityConfig:
 def collect(runs_root: Path = Path("runs/val")) -> None:
     """Copy the jittered TripleD records (and, with the default's, the random references) of
     each run folder into ``VAL/jit_<x>`` and ``VAL/jit_<x>_herding``, matched by run key."""
-    for _, src_name, _, _, x in CELLS:
+    for _, src_name, ref, _, x in CELLS:
         src = runs_root / src_name
         if not (src / "config.yaml").is_file():
             continue
         raw = read_report_config(src).to_dict()
-        for coverage, dst, methods in (("kcenter", VAL / f"jit_{x}", ("random", "tripled")),
-                                       ("herding", VAL / f"jit_{x}_herding", ("tripled",))):
-            cfg = _config(raw, coverage, JITTER)
+        targets = [("kcenter", JITTER, VAL / f"jit_{x}", ("random", "tripled")),
+                   ("herding", JITTER, VAL / f"jit_{x}_herding", ("tripled",))]
+        if ref.startswith("jit_"):  # run_jitter_ds2.sh's split: its unjittered references are new too
+            targets.append(("kcenter", 0.0, VAL / ref, ("random", "tripled")))
+        for coverage, jitter, dst, methods in targets:
+            cfg = _config(raw, coverage, jitter)
             found = [f for f in sorted((src / "runs").glob("*.json"))
                      if (r := json.loads(f.read_text()))["method"] in methods and float(r["budget"]) in BUDGETS[x[0]]
                      and f.stem.endswith(run_key(cfg, r["method"], r["budget"], r["seed"]))]
