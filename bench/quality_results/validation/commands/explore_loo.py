@@ -1,6 +1,8 @@
 """Diagnostic (eighteenth session, 2026-12-07; not in the package): leave-one-out over the
 TripleD subset of a validation cell. Trains the cell's subset (coverage kcenter|herding, seed 0's
-selection) and each subset with one patch dropped, seeds 0-3, and prints one JSON line per run
+selection) and each subset with one patch dropped, seeds 0-3, by plain training (the harness's
+``tripled-select`` path, not ``tripled``'s one-stage curriculum, whose batch draws differ), and
+prints one JSON line per run
 (drop: the dropped position, -1 = none). Output of "runs/val/strata_d0 herding 0.005" in
 validation/loo_herding_d0.txt. usage: python explore_loo.py RUN_FOLDER COVERAGE BUDGET PART NPARTS
 (run PART 0..NPARTS-1 in parallel)

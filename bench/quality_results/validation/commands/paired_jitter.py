@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from paired_strata import VAL, _cell as _paired_cell  # bench/quality_results/validation; one cell's text
 from tripled_fast.quality.harness import QualityConfig, read_report_config, run_key
 from tripled_fast.quality.report import paired_differences
 
-VAL = Path(__file__).resolve().parents[1]  # bench/quality_results/validation
 JITTER = 0.2
 CELLS = [  # (label, run folder under runs/val, reference folder, herding reference folder, suffix)
     ("(d) RealSR fold f0", "strata_d0", "strata_d0", "strata_d0_herding", "d0"),
@@ -86,12 +86,7 @@ def _records(folder: Path, rename: dict[str, str], budgets: tuple[float, ...], f
 
 
 def _cell(c: dict | None) -> str:
-    if c is None:
-        return "(no runs)"
-    if c["ci"] is None:
-        return f"{c['mean']:+.2f} (1 seed)"
-    lo, hi = c["ci"]
-    return f"{c['mean']:+.2f} +- {c['std']:.2f} [{lo:+.3f}, {hi:+.3f}] {c['wins']}/{c['n']}"
+    return "(no runs)" if c is None else _paired_cell(c)
 
 
 PAIRS = [("default-jit", "random"), ("default", "random"), ("default-jit", "default"),
