@@ -10,6 +10,7 @@ import pytest
 from tripled_fast.config import SelectConfig
 from tripled_fast.quality.harness import PoolScan, baseline_rows, jittered_scan, tripled_selection
 from tripled_fast.select.budget import resolve_budget
+from tripled_fast.select.share import share_rows
 
 
 def _scan(n: int = 600, seed: int = 0) -> PoolScan:
@@ -82,3 +83,33 @@ def test_the_pool_jitter_flag_and_a_bad_value(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"pool_jitter: expected a fraction in \[0, 1\), got 1.0"):
         run_quality(cfg, log=lambda m: None)
     assert not (tmp_path / "q").exists()
+
+
+@pytest.mark.parametrize("coverage", ["kcenter", "herding"])
+def test_select_pool_share_chooses_what_the_harness_jitter_chose(coverage) -> None:
+    # select.pool_share = 1 - pool_jitter draws the same rows, so the jittered validation runs
+    # measured this option (the default quotas=tasks and one stage read no clusters)
+    scan = _scan()
+    cfg = SelectConfig(coverage=coverage)
+    for seed in (0, 1, 7):
+        jit = tripled_selection(scan, 0.05, cfg, seed=seed, jitter=0.2)
+        own = tripled_selection(scan, 0.05, dataclasses.replace(cfg, pool_share=0.8), seed=seed)
+        for name in ("selected", "stage1", "stage2", "stage2_candidates"):
+            np.testing.assert_array_equal(getattr(own, name), getattr(jit, name))
+        assert own.info["pool"] == scan.n and own.info["pool_share_rows"] == 480
+        np.testing.assert_array_equal(jittered_scan(scan, 0.2, seed)[1],
+                                      share_rows(scan.n, 0.8, seed))
+
+
+def test_pool_share_keeps_the_budget_and_rejects_bad_shares() -> None:
+    scan = _scan()
+    # a budget above the share: the share grows to the budget (540 of 600 rows, all of them picked)
+    big = tripled_selection(scan, 0.9, SelectConfig(pool_share=0.5), seed=2)
+    assert big.selected.size == resolve_budget(0.9, scan.n) == big.info["pool_share_rows"] == 540
+    np.testing.assert_array_equal(big.selected, share_rows(scan.n, 0.5, seed=2, at_least=540))
+    rows = share_rows(600, 0.5, seed=2, at_least=400)
+    assert rows.size == 400 and np.all(np.diff(rows) > 0)
+    assert share_rows(600, 1.0, seed=2).tolist() == list(range(600))
+    for bad in (0.0, -0.5, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=r"select.pool_share: expected a fraction in \(0, 1\]"):
+            tripled_selection(scan, 0.05, SelectConfig(pool_share=bad), seed=0)

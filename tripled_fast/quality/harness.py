@@ -217,9 +217,10 @@ def jittered_scan(scan: PoolScan, jitter: float, seed: int) -> tuple[PoolScan, n
         raise ValueError(f"pool_jitter: expected a fraction in [0, 1), got {jitter!r}")
     if jitter == 0.0:
         return scan, np.arange(scan.n, dtype=np.int64)
-    keep = max(1, int(round((1.0 - jitter) * scan.n)))
-    # its own stream: the training seed's other draws (random subset, batches) are not shifted
-    kept = np.sort(np.random.default_rng([seed, 0x6A17]).choice(scan.n, keep, replace=False)).astype(np.int64)
+    from ..select.share import share_rows
+
+    # the rows select.pool_share = 1 - jitter would choose from (its own random stream)
+    kept = share_rows(scan.n, 1.0 - jitter, seed)
     part = {name: getattr(scan, name)[kept] for name in ("features", "task", "complexity")}
     for name in ("image", "degrade"):
         part[name] = None if getattr(scan, name) is None else getattr(scan, name)[kept]
@@ -409,7 +410,7 @@ TRIPLED_ONLY_SECTIONS = ("select", "align")
 #: keys added after records existed, left out of a run's identity while at their "off" value, so
 #: the records made before them keep their run keys (section -> key -> neutral value)
 _NEUTRAL_WHEN_OFF = {"select": {"coverage": "kcenter", "coverage_trim": 0.0, "image_cap": False,
-                                 "image_cap_scope": "pool"},
+                                 "image_cap_scope": "pool", "pool_share": 1.0},
                      "align": {"lq": "transform"}}
 
 

@@ -42,6 +42,9 @@ most complex patches trained 2.2 dB worse than a random 2 %), so the selection l
    Only the last resort that accepts duplicates may exceed it, and the stage-2 candidates, which
    training re-ranks by loss, are not capped. On by default (validation: bench/QUALITY.md,
    Defaults); a caller that passes no ``image`` gets the uncapped selection.
+   With ``pool_share`` < 1 all of this runs on a uniform random share of the pool drawn by the
+   seed (:mod:`tripled_fast.select.share`; at least the budget, which stays the whole pool's
+   count), so the subset changes with the seed as a random subset does.
 4. per group, the ``stage1_fraction`` of its picks with the lowest complexity (easy
    representatives) form curriculum stage 1; the others are provisional stage 2. The stage-2
    candidate pool adds, per group, the next most complex / uncertain unselected patches, to
@@ -56,7 +59,7 @@ images); everything else is deterministic.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
@@ -65,6 +68,7 @@ from tripled_fast.config import SelectConfig
 from tripled_fast.select.density import knn_radius, typical_mask
 from tripled_fast.select.herding import herding_greedy
 from tripled_fast.select.kcenter import kcenter_greedy
+from tripled_fast.select.share import share_rows
 
 _ALL_TASKS = "all"
 _DENSITY_K = 10   # neighbour rank of the k-NN radius behind ``coverage_trim``
@@ -305,8 +309,9 @@ def select_subset(*, task: np.ndarray, complexity: np.ndarray, uncertainty: np.n
         features: ``(N, D)`` backbone features (float16/float32, memmap allowed).
         assign: ``(N,)`` non-negative integer cluster per patch.
         cfg: budget, quotas, complexity_weight, dedup_threshold, stage1_fraction, stage2_pool, per_task,
-            cross_task, coverage_trim, image_cap, image_cap_scope.
-        seed: seeds the tie-breaking permutation of complexity orderings.
+            cross_task, coverage_trim, image_cap, image_cap_scope, pool_share.
+        seed: seeds the tie-breaking permutation of complexity orderings and the
+            ``pool_share`` draw.
         image: ``(N,)`` source photo per patch (any labels numpy can sort, e.g. GT paths), for
             ``image_cap``; None = unknown, no cap.
 
@@ -348,6 +353,18 @@ def select_subset(*, task: np.ndarray, complexity: np.ndarray, uncertainty: np.n
     if cfg.image_cap_scope not in ("task", "pool"):
         raise ValueError(f"select.image_cap_scope: expected 'task' or 'pool', got {cfg.image_cap_scope!r}")
     budget = resolve_budget(cfg.budget, n)
+    if cfg.pool_share != 1.0:  # choose the whole pool's budget from the seed's share of it
+        kept = share_rows(n, cfg.pool_share, seed, at_least=budget)
+        if kept.size < n:
+            part = select_subset(
+                task=task[kept], complexity=complexity[kept], uncertainty=uncertainty[kept],
+                features=features[kept], assign=assign[kept],
+                cfg=replace(cfg, budget=float(budget), pool_share=1.0), seed=seed,
+                image=None if image is None else np.asarray(image)[kept])
+            info = {**part.info, "pool": n, "pool_share_rows": int(kept.size)}
+            return Selection(selected=kept[part.selected], stage1=kept[part.stage1], stage2=kept[part.stage2],
+                             stage2_candidates=kept[part.stage2_candidates], stage2_quota=part.stage2_quota,
+                             quotas=part.quotas, info=info)
     if cfg.per_task:
         task_names, task_code = np.unique(task, return_inverse=True)
         task_names = [str(t) for t in task_names]
