@@ -164,6 +164,34 @@ def test_image_cap_counts_the_degraded_copies_of_a_photo_together(tiny_run, tmp_
     assert max(int((gt[plain.selected] == p).sum()) for p in photos) > 5
 
 
+def test_pool_share_selects_from_the_seeds_share_of_the_pool(tiny_run, tmp_path):
+    """``select.pool_share`` in the pipeline: the budget (30 of 300 patches) is chosen from the run
+    seed's 240-patch share only, and the features, scores and tiles stages are reused."""
+    import dataclasses
+    import shutil
+
+    from tripled_fast.select.budget import select_subset
+    from tripled_fast.select.share import share_rows
+
+    cfg, res, _ = tiny_run
+    run = tmp_path / "share"
+    shutil.copytree(res.run_dir, run)
+    select = dataclasses.replace(cfg.select, pool_share=0.8, stage1_fraction=1.0)
+    logs: list[str] = []
+    distill(dataclasses.replace(cfg, run_dir=str(run), select=select), progress=False, log=logs.append)
+    assert "tiles: cached" in logs and "select: cached" not in logs
+    table = mf.read_manifest(run / "manifest.parquet")
+    picked = np.flatnonzero(np.asarray(mf.column(table, "selected")))
+    share = share_rows(table.num_rows, 0.8, cfg.seed)
+    assert picked.size == 30 and share.size == 240 and np.isin(picked, share).all()
+    whole = select_subset(task=mf.column(table, "task"), complexity=mf.column(table, "complexity"),
+                          uncertainty=mf.column(table, "uncertainty"), features=np.load(run / "features.npy"),
+                          assign=mf.column(table, "cluster"), seed=cfg.seed,
+                          image=np.asarray(mf.column(table, "gt_path")),
+                          cfg=dataclasses.replace(select, pool_share=1.0))
+    assert not np.isin(whole.selected, share).all()  # the whole-pool choice used rows outside the share
+
+
 def test_align_lq_auto_re_degrades_the_aligned_gt(tiny_run, tmp_path):
     """``align.lq=auto`` (the default) on a synthesised pool: the aligned pack's LQ is each pair's
     own spec applied to its aligned GT patch (patch id and run seed key the noise); ``transform``
