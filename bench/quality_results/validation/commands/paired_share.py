@@ -1,0 +1,120 @@
+"""``select.pool_share`` 0.8 against random and the default on three validation splits none of
+the jitter work was seen on (plan and decision rule in run_share_val.sh, nineteenth session,
+2026-12-07).
+
+``collect`` sorts the run folders ``runs/val/share_<x>`` by run key into
+``validation/share_<x>/`` (random and the default, pool_share 1.0) and
+``validation/share_<x>_p08/`` (pool_share 0.8). Then it prints per cell the three means and the
+paired-by-seed differences (tripled_fast.quality.report.paired_differences), and the plan's
+three conditions; condition 3 also counts the earlier cells of paired_jitter.py, where the
+jittered default (pool_jitter 0.2) selected what pool_share 0.8 selects.
+usage: python bench/quality_results/validation/commands/paired_share.py [collect]
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from paired_jitter import BUDGETS as JIT_BUDGETS, cell_runs, below_random
+from paired_strata import VAL, _cell
+from tripled_fast.quality.harness import QualityConfig, read_report_config, run_key
+from tripled_fast.quality.report import paired_differences
+
+SHARE = 0.8
+CELLS = [  # (label, suffix under runs/val/share_ and validation/share_, budgets)
+    ("(a) Train400 holdout, data_seed 3", "a", (0.001, 0.0025)),
+    ("(c) BSD100 holdout, data_seed 1, 400 steps", "c", (0.0025, 0.005)),
+    ("(b) Urban100 holdout, data_seed 1, NAFNet, 400 steps", "b", (0.01,)),
+]
+PAIRS = [("share", "random"), ("default", "random"), ("share", "default")]
+
+
+def collect(runs_root: Path = Path("runs/val")) -> None:
+    """Copy each record of ``runs/val/share_<x>`` into ``share_<x>`` or ``share_<x>_p08`` by run key."""
+    for _, x, _ in CELLS:
+        src = runs_root / f"share_{x}"
+        if not (src / "config.yaml").is_file():
+            continue
+        raw = read_report_config(src).to_dict()
+        for share, dst, methods in ((1.0, VAL / f"share_{x}", ("random", "tripled")),
+                                    (SHARE, VAL / f"share_{x}_p08", ("tripled",))):
+            cfg = QualityConfig.from_dict({**raw, "select": {**raw["select"], "pool_share": share}})
+            found = [f for f in sorted((src / "runs").glob("*.json"))
+                     if (r := json.loads(f.read_text()))["method"] in methods
+                     and f.stem.endswith(run_key(cfg, r["method"], r["budget"], r["seed"]))]
+            (dst / "runs").mkdir(parents=True, exist_ok=True)
+            for f in found:
+                shutil.copyfile(f, dst / "runs" / f.name)
+            (dst / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+            print(f"{src} -> {dst.name}: {len(found)} runs")
+
+
+def _records(folder: Path, rename: dict[str, str]) -> list[dict]:
+    out = []
+    for f in sorted((folder / "runs").glob("*.json")):
+        r = json.loads(f.read_text())
+        if r["method"] in rename:
+            out.append({**r, "method": rename[r["method"]]})
+    return out
+
+
+def main() -> None:
+    print("| cell | budget | random | default | pool_share 0.8 | "
+          + " | ".join(f"{a} - {b}" for a, b in PAIRS) + " |")
+    print("|---|---|" + "---|" * (3 + len(PAIRS)))
+    below = {p: 0 for p in PAIRS}
+    cells = 0
+    for label, x, budgets in CELLS:
+        if not (VAL / f"share_{x}").is_dir():
+            print(f"| {label} | (no records yet) |")
+            continue
+        runs = (_records(VAL / f"share_{x}", {"random": "random", "tripled": "default"})
+                + _records(VAL / f"share_{x}_p08", {"tripled": "share"}))
+        for b in budgets:
+            diff = {p: paired_differences(runs, method=p[0], baseline=p[1]).get("holdout", {}).get(b) for p in PAIRS}
+            mean = [np.mean([float(r["tests"]["holdout"]["psnr"]) for r in runs
+                             if r["method"] == m and float(r["budget"]) == b] or [np.nan])
+                    for m in ("random", "default", "share")]
+            print(f"| {label} | {100 * b:g} % | " + " | ".join(f"{v:.2f}" for v in mean) + " | "
+                  + " | ".join("(no runs)" if diff[p] is None else _cell(diff[p]) for p in PAIRS) + " |")
+            cells += 1
+            for p in PAIRS:
+                c = diff[p]
+                below[p] += bool(c and c["ci"] is not None and c["ci"][1] < 0)
+    # condition 3: the earlier cells (paired_jitter.py, the (d) pooled rows included) and these
+    earlier = {"default-jit": 0, "default": 0}
+    pooled: list[dict] = []
+    for _, x, runs, budgets in cell_runs():
+        if runs is None:
+            continue
+        for m in earlier:
+            earlier[m] += below_random(runs, budgets, m)
+        pooled += runs if x.startswith("d") else []
+    for m in earlier:
+        earlier[m] += below_random(pooled, JIT_BUDGETS["d"], m)
+    share_fails = earlier["default-jit"] + below[("share", "random")]
+    default_fails = earlier["default"] + below[("default", "random")]
+    c1, c2, c3 = below[("share", "random")] == 0, below[("share", "default")] == 0, share_fails < default_fails
+    print()
+    print(f"new cells measured: {cells} of 5")
+    print(f"1. new cells with share - random wholly below 0: {below[('share', 'random')]} -> {'holds' if c1 else 'fails'}")
+    print(f"2. new cells with share - default wholly below 0: {below[('share', 'default')]} -> {'holds' if c2 else 'fails'}")
+    print(f"3. all validation cells below random: pool_share 0.8 {share_fails} "
+          f"({earlier['default-jit']} earlier + {below[('share', 'random')]} new), the default {default_fails} "
+          f"({earlier['default']} + {below[('default', 'random')]}) -> {'holds' if c3 else 'fails'}")
+    verdict = "adopt pool_share 0.8" if cells == 5 and c1 and c2 and c3 else (
+        "incomplete" if cells < 5 else "keep pool_share 1.0")
+    print(f"decision: {verdict}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["collect"]:
+        collect()
+    elif sys.argv[1:]:
+        sys.exit(f"usage: paired_share.py [collect]; got {' '.join(sys.argv[1:])}")
+    main()
