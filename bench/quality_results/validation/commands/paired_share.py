@@ -26,17 +26,17 @@ from tripled_fast.quality.harness import QualityConfig, read_report_config, run_
 from tripled_fast.quality.report import paired_differences
 
 SHARE = 0.8
-CELLS = [  # (label, suffix under runs/val/share_ and validation/share_, budgets)
-    ("(a) Train400 holdout, data_seed 3", "a", (0.001, 0.0025)),
-    ("(c) BSD100 holdout, data_seed 1, 400 steps", "c", (0.0025, 0.005)),
-    ("(b) Urban100 holdout, data_seed 1, NAFNet, 400 steps", "b", (0.01,)),
+CELLS = [  # (label, suffix under runs/val/share_ and validation/share_, budgets, planned seeds)
+    ("(a) Train400 holdout, data_seed 3", "a", (0.001, 0.0025), 8),
+    ("(c) BSD100 holdout, data_seed 1, 400 steps", "c", (0.0025, 0.005), 8),
+    ("(b) Urban100 holdout, data_seed 1, NAFNet, 400 steps", "b", (0.01,), 4),
 ]
 PAIRS = [("share", "random"), ("default", "random"), ("share", "default")]
 
 
 def collect(runs_root: Path = Path("runs/val")) -> None:
     """Copy each record of ``runs/val/share_<x>`` into ``share_<x>`` or ``share_<x>_p08`` by run key."""
-    for _, x, _ in CELLS:
+    for _, x, _, _ in CELLS:
         src = runs_root / f"share_{x}"
         if not (src / "config.yaml").is_file():
             continue
@@ -69,7 +69,7 @@ def main() -> None:
     print("|---|---|" + "---|" * (3 + len(PAIRS)))
     below = {p: 0 for p in PAIRS}
     cells = 0
-    for label, x, budgets in CELLS:
+    for label, x, budgets, planned in CELLS:
         if not (VAL / f"share_{x}").is_dir():
             print(f"| {label} | (no records yet) |")
             continue
@@ -82,7 +82,8 @@ def main() -> None:
                     for m in ("random", "default", "share")]
             print(f"| {label} | {100 * b:g} % | " + " | ".join(f"{v:.2f}" for v in mean) + " | "
                   + " | ".join("(no runs)" if diff[p] is None else _cell(diff[p]) for p in PAIRS) + " |")
-            cells += 1
+            # a cell counts once all three selections ran every planned seed
+            cells += all(diff[p] is not None and diff[p]["n"] == planned for p in PAIRS)
             for p in PAIRS:
                 c = diff[p]
                 below[p] += bool(c and c["ci"] is not None and c["ci"][1] < 0)
