@@ -23,6 +23,9 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
+#: these tests check the algorithm on the whole pool; select.pool_share has tests/test_quality_jitter.py
+WHOLE_POOL = {"pool_share": 1.0}
+
 def _select(features, assign, complexity=None, uncertainty=None, task=None, seed=0, **cfg):
     n = features.shape[0]
     rng = np.random.default_rng(123)
@@ -30,7 +33,7 @@ def _select(features, assign, complexity=None, uncertainty=None, task=None, seed
         task=np.array(["denoise"] * n) if task is None else task,
         complexity=rng.random(n) if complexity is None else complexity,
         uncertainty=rng.random(n) if uncertainty is None else uncertainty,
-        features=features, assign=assign, cfg=SelectConfig(**cfg), seed=seed,
+        features=features, assign=assign, cfg=SelectConfig(**{**WHOLE_POOL, **cfg}), seed=seed,
     )
 
 
@@ -450,19 +453,19 @@ def test_image_cap_limits_each_image_to_its_share_of_the_budget() -> None:
     assert (which[plain.selected] == 0).sum() > 5
     capped = select_subset(task=np.array(["sr"] * 400), complexity=complexity, uncertainty=rng.random(400),
                            features=feats, assign=assign, seed=0, image=image,
-                           cfg=SelectConfig(budget=20, complexity_weight=0.1, image_cap=True))
+                           cfg=SelectConfig(**WHOLE_POOL, budget=20, complexity_weight=0.1, image_cap=True))
     # ceil(20 * 100 / 400) = 5 per image, and the caps sum to the budget: exactly 5 each
     assert np.bincount(which[capped.selected]).tolist() == [5, 5, 5, 5]
     # the complexity picks keep to the cap as well: make image a's patches the most complex
     cx = complexity + (which == 0) * 10.0
     heavy = select_subset(task=np.array(["sr"] * 400), complexity=cx, uncertainty=rng.random(400),
                           features=feats, assign=assign, seed=0, image=image,
-                          cfg=SelectConfig(budget=20, complexity_weight=0.5, image_cap=True))
+                          cfg=SelectConfig(**WHOLE_POOL, budget=20, complexity_weight=0.5, image_cap=True))
     assert np.bincount(which[heavy.selected]).tolist() == [5, 5, 5, 5]
     # off: the image labels change nothing
     same = select_subset(task=np.array(["denoise"] * 400), complexity=complexity, uncertainty=rng.random(400),
                          features=feats, assign=assign, seed=0, image=image,
-                         cfg=SelectConfig(budget=20, complexity_weight=0.1, image_cap=False))
+                         cfg=SelectConfig(**WHOLE_POOL, budget=20, complexity_weight=0.1, image_cap=False))
     assert same.selected.tolist() == plain.selected.tolist()
     # on (the default) with no source photos given: nothing to cap, the uncapped selection
     assert SelectConfig().image_cap is True
@@ -486,7 +489,7 @@ def test_image_cap_scope_task_shares_each_tasks_quota_over_its_photos() -> None:
     def per_task(scope: str) -> list[list[int]]:
         sel = select_subset(task=task, complexity=complexity, uncertainty=uncertainty, features=feats,
                             assign=np.zeros(400, np.int64), seed=0, image=np.array(list("abcd"))[photo],
-                            cfg=SelectConfig(budget=16, complexity_weight=0.1, image_cap_scope=scope))
+                            cfg=SelectConfig(**WHOLE_POOL, budget=16, complexity_weight=0.1, image_cap_scope=scope))
         s = sel.selected
         return [np.bincount(photo[s[task[s] == t]], minlength=4).tolist() for t in ("deblur", "denoise")]
 
@@ -511,7 +514,7 @@ def test_image_cap_invariants(n, n_images, frac, n_clusters, n_tasks, seed, cw, 
     task = np.array(["derain", "denoise", "sr"])[rng.integers(0, n_tasks, size=n)]
     sel = select_subset(task=task, complexity=rng.random(n), uncertainty=rng.random(n), features=feats,
                         assign=rng.integers(0, n_clusters, size=n), seed=seed, image=image,
-                        cfg=SelectConfig(budget=frac, complexity_weight=cw, quotas=quotas, image_cap=True,
+                        cfg=SelectConfig(**WHOLE_POOL, budget=frac, complexity_weight=cw, quotas=quotas, image_cap=True,
                                          image_cap_scope=scope, coverage=coverage))
     budget = resolve_budget(frac, n)
     assert sel.selected.size == budget and np.unique(sel.selected).size == budget

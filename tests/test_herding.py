@@ -136,8 +136,9 @@ def test_select_subset_with_herding_follows_the_pools_complexity_mix() -> None:
     kw = dict(task=np.array(["denoise"] * n), complexity=complexity, uncertainty=np.zeros(n), features=feats,
               assign=np.zeros(n, np.int64), seed=0, image=image)
     rank = complexity.argsort().argsort() / (n - 1)
-    k = select_subset(cfg=SelectConfig(budget=0.05, complexity_weight=0.1), **kw)
-    h = select_subset(cfg=SelectConfig(budget=0.05, complexity_weight=0.1, coverage="herding"), **kw)
+    k = select_subset(cfg=SelectConfig(budget=0.05, complexity_weight=0.1, pool_share=1.0), **kw)
+    h = select_subset(cfg=SelectConfig(budget=0.05, complexity_weight=0.1, coverage="herding", pool_share=1.0),
+                      **kw)
     budget = resolve_budget(0.05, n)
     assert h.selected.size == budget and h.info["coverage_picks"] == budget - round(0.1 * budget)
     assert rank[k.selected].mean() > 0.7

@@ -141,7 +141,8 @@ def test_image_cap_counts_the_degraded_copies_of_a_photo_together(tiny_run, tmp_
     for scope in ("pool", "task"):
         run = tmp_path / scope
         shutil.copytree(res.run_dir, run)
-        select = dataclasses.replace(cfg.select, image_cap=True, image_cap_scope=scope, stage1_fraction=1.0)
+        select = dataclasses.replace(cfg.select, image_cap=True, image_cap_scope=scope, stage1_fraction=1.0,
+                                     pool_share=1.0)
         logs: list[str] = []
         distill(dataclasses.replace(cfg, run_dir=str(run), select=select), progress=False, log=logs.append)
         assert "tiles: cached" in logs and "select: cached" not in logs

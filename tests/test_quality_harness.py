@@ -240,6 +240,7 @@ def test_records_made_before_coverage_trim_and_image_cap_keep_their_run_keys() -
     cfg = read_report_config(folder)
     assert cfg.select.coverage_trim == 0.0 and QualityConfig.from_dict(raw).select.image_cap is True
     raw["select"]["image_cap"] = False
+    raw["select"]["pool_share"] = 1.0
     names = sorted(p.name for p in (folder / "runs").glob("*.json"))
     assert len(names) == 16
     for name in names:
@@ -259,6 +260,12 @@ def test_records_made_before_coverage_trim_and_image_cap_keep_their_run_keys() -
     capped = QualityConfig.from_dict({**raw, "select": {**raw["select"], "image_cap": True}})
     assert run_key(capped, "tripled", 0.0025, 0) != run_key(cfg, "tripled", 0.0025, 0)
     assert run_key(capped, "kcenter", 0.0025, 0) == run_key(cfg, "kcenter", 0.0025, 0)
+    # pool_share 0.8 became the default later still (read as 1.0, the whole pool, as they ran):
+    # a new key for the TripleD runs, the same key for the baselines
+    assert cfg.select.pool_share == 1.0 and QualityConfig().select.pool_share == 0.8
+    shared = QualityConfig.from_dict({**raw, "select": {**raw["select"], "pool_share": 0.8}})
+    assert run_key(shared, "tripled", 0.0025, 0) != run_key(cfg, "tripled", 0.0025, 0)
+    assert run_key(shared, "kcenter", 0.0025, 0) == run_key(cfg, "kcenter", 0.0025, 0)
     # align.lq came later still: "transform" (what ran) adds no key, re-synthesis is a new TripleD key
     assert "lq" not in raw["align"] and cfg.align.lq == "transform"
     resynth = QualityConfig.from_dict({**raw, "align": {**raw["align"], "lq": "resynth"}})

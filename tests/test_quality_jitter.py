@@ -43,7 +43,7 @@ def test_jittered_scan_keeps_a_seeded_share_row_for_row() -> None:
 @pytest.mark.parametrize("coverage", ["kcenter", "herding"])
 def test_jittered_selection_is_the_selection_of_the_kept_share(coverage) -> None:
     scan = _scan()
-    cfg = SelectConfig(coverage=coverage)
+    cfg = SelectConfig(coverage=coverage, pool_share=1.0)
     count = resolve_budget(0.05, scan.n)
     sel = tripled_selection(scan, 0.05, cfg, seed=1, jitter=0.2)
     sub, kept = jittered_scan(scan, 0.2, seed=1)
@@ -90,7 +90,7 @@ def test_select_pool_share_chooses_what_the_harness_jitter_chose(coverage) -> No
     # select.pool_share = 1 - pool_jitter draws the same rows, so the jittered validation runs
     # measured this option (the default quotas=tasks and one stage read no clusters)
     scan = _scan()
-    cfg = SelectConfig(coverage=coverage)
+    cfg = SelectConfig(coverage=coverage, pool_share=1.0)
     for seed in (0, 1, 7):
         jit = tripled_selection(scan, 0.05, cfg, seed=seed, jitter=0.2)
         own = tripled_selection(scan, 0.05, dataclasses.replace(cfg, pool_share=0.8), seed=seed)

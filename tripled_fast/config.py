@@ -213,7 +213,7 @@ class SelectConfig(StrictConfig):
     cross_task: bool = True              # coverage / duplicate tests of a task also see the other tasks'
                                          # picks (one clean set degraded several ways: distinct content per task)
     kmeans_iters: int = 20
-    pool_share: float = 1.0              # < 1: choose from a seeded uniform random share of the pool's patches
+    pool_share: float = 0.8              # < 1: choose from a seeded uniform random share of the pool's patches
                                          # (at least the budget); the seed then changes the subset, as it does a
                                          # random subset's (select/share.py, bench/QUALITY.md "The subset's luck")
 
