@@ -181,6 +181,8 @@ def test_pool_share_selects_from_the_seeds_share_of_the_pool(tiny_run, tmp_path)
     logs: list[str] = []
     distill(dataclasses.replace(cfg, run_dir=str(run), select=select), progress=False, log=logs.append)
     assert "tiles: cached" in logs and "select: cached" not in logs
+    assert ("select: 30 of 300 patches (10.00 %), chosen from the seed's 240-patch share "
+            "(select.pool_share 0.8): stage 1 30, stage 2 0 chosen later from 0 candidates") in logs
     table = mf.read_manifest(run / "manifest.parquet")
     picked = np.flatnonzero(np.asarray(mf.column(table, "selected")))
     share = share_rows(table.num_rows, 0.8, cfg.seed)

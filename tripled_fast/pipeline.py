@@ -389,8 +389,12 @@ def select_stage(run: RunDir, cfg: RunConfig, key: str, log: Log) -> str:
             "stage2_quota": int(sel.stage2_quota), "stage2_candidates": int(len(sel.stage2_candidates)),
             **{k: v for k, v in sel.info.items() if isinstance(v, (int, float, str))}}
     run.mark_done("select", key, info)
-    log(f"select: {budget} of {n} patches ({100 * budget / n:.2f} %): stage 1 {len(sel.stage1)}, "
-        f"stage 2 {sel.stage2_quota} chosen later from {len(sel.stage2_candidates)} candidates")
+    share = sel.info.get("pool_share_rows")
+    log(f"select: {budget} of {n} patches ({100 * budget / n:.2f} %)"
+        + (f", chosen from the seed's {share}-patch share (select.pool_share {cfg.select.pool_share:g})"
+           if share else "")
+        + f": stage 1 {len(sel.stage1)}, stage 2 {sel.stage2_quota} chosen later from "
+        f"{len(sel.stage2_candidates)} candidates")
     return key
 
 
