@@ -8,7 +8,10 @@ the jitter work was seen on (plan and decision rule in run_share_val.sh, ninetee
 paired-by-seed differences (tripled_fast.quality.report.paired_differences), and the plan's
 three conditions; condition 3 also counts the earlier cells of paired_jitter.py, where the
 jittered default (pool_jitter 0.2) selected what pool_share 0.8 selects.
-usage: python bench/quality_results/validation/commands/paired_share.py [collect]
+``test`` instead collects and prints the test grids of run_share_test.sh (records into
+``bench/quality_results/<grid>_share/``; the (a) grid's random and default runs are the
+seventeenth session's, ``denoise_herding/``).
+usage: python bench/quality_results/validation/commands/paired_share.py [collect | test]
 """
 from __future__ import annotations
 
@@ -113,9 +116,58 @@ def main() -> None:
     print(f"decision: {verdict}")
 
 
+GRIDS = [  # (label, run folder under runs/quality, record folder under bench/quality_results, budgets)
+    ("(a) Train400, 800 steps", "denoise_herding", "denoise_share", (0.001, 0.0025)),
+    ("(c) BSD100 x4, 400 steps", "sr4_share", "sr4_share", (0.0025, 0.005)),
+    ("(d) RealSR, 400 steps", "realsr_share", "realsr_share", (0.005, 0.01)),
+    ("(b) Urban100 x 6, NAFNet, 400 steps", "allinone_naf_share", "allinone_naf_share", (0.0025, 0.005)),
+]
+
+
+def test_grids(runs_root: Path = Path("runs/quality")) -> None:
+    """run_share_test.sh: copy random, the default (pool_share 1.0) and pool_share 0.8 of each
+    test grid into ``bench/quality_results/<grid>_share/`` (by run key) and print per test set
+    and budget the three means and the paired differences."""
+    print("| grid | test | budget | seeds | random | default | pool_share 0.8 | "
+          + " | ".join(f"{a} - {b}" for a, b in PAIRS) + " |")
+    print("|---|---|---|---|---|---|---|" + "---|" * len(PAIRS))
+    for label, src_name, dst_name, budgets in GRIDS:
+        src, dst = runs_root / src_name, VAL.parent / dst_name
+        if not (src / "config.yaml").is_file():
+            print(f"| {label} | (no runs yet) |")
+            continue
+        raw = read_report_config(src).to_dict()
+        runs = []
+        for share, rename in ((1.0, {"random": "random", "tripled": "default"}), (SHARE, {"tripled": "share"})):
+            cfg = QualityConfig.from_dict({**raw, "select": {**raw["select"], "pool_share": share}})
+            for f in sorted((src / "runs").glob("*.json")):
+                r = json.loads(f.read_text())
+                if (r["method"] in rename and float(r["budget"]) in budgets
+                        and f.stem.endswith(run_key(cfg, r["method"], r["budget"], r["seed"]))):
+                    (dst / "runs").mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(f, dst / "runs" / f.name)
+                    runs.append({**r, "method": rename[r["method"]]})
+        if dst.is_dir():
+            cfg = QualityConfig.from_dict({**raw, "select": {**raw["select"], "pool_share": SHARE}})
+            (dst / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        diffs = {p: paired_differences(runs, method=p[0], baseline=p[1]) for p in PAIRS}
+        for test in sorted({t for r in runs for t in r["tests"] if "/" not in t or t.endswith("/HR")}):
+            for b in budgets:
+                cell = {p: diffs[p].get(test, {}).get(b) for p in PAIRS}
+                mean = [np.mean([float(r["tests"][test]["psnr"]) for r in runs
+                                 if r["method"] == m and float(r["budget"]) == b] or [np.nan])
+                        for m in ("random", "default", "share")]
+                n = max((c["n"] for c in cell.values() if c), default=0)
+                print(f"| {label} | {test} | {100 * b:g} % | {n} | " + " | ".join(f"{v:.2f}" for v in mean)
+                      + " | " + " | ".join("(no runs)" if cell[p] is None else _cell(cell[p]) for p in PAIRS) + " |")
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["collect"]:
         collect()
+    elif sys.argv[1:] == ["test"]:
+        test_grids()
+        sys.exit(0)
     elif sys.argv[1:]:
-        sys.exit(f"usage: paired_share.py [collect]; got {' '.join(sys.argv[1:])}")
+        sys.exit(f"usage: paired_share.py [collect | test]; got {' '.join(sys.argv[1:])}")
     main()
