@@ -215,7 +215,8 @@ class SelectConfig(StrictConfig):
     kmeans_iters: int = 20
     pool_share: float = 0.8              # < 1: choose from a seeded uniform random share of the pool's patches
                                          # (at least the budget); the seed then changes the subset, as it does a
-                                         # random subset's (select/share.py, bench/QUALITY.md "The subset's luck")
+                                         # random subset's (select/share.py); 0.8 since 2026-12-07, adopted on
+                                         # validation (bench/QUALITY.md); 1.0 = the whole pool, as before
 
 
 @dataclass
