@@ -51,7 +51,8 @@ most complex patches trained 2.2 dB worse than a random 2 %), so the selection l
    about ``stage2_pool`` times the stage-2 quota (training later re-ranks them by loss).
 
 Coverage and duplicate tests use L2-normalised features (cosine geometry, like the spherical
-k-means of :mod:`tripled_fast.select.cluster`). Memory is ``O(N)`` plus one group's features.
+k-means of :mod:`tripled_fast.select.cluster`). Memory is ``O(N)`` plus one group's features
+(with ``pool_share`` < 1, plus a copy of the share's features, read from a memmap if given).
 Rounding of ``x * m`` is half-up everywhere. Ties in complexity orderings are broken by a
 seeded random permutation (so flat patches with equal ranks are not taken from the first
 images); everything else is deterministic.
