@@ -37,6 +37,25 @@ CELLS = [  # (label, suffix under runs/val/share_ and validation/share_, budgets
 PAIRS = [("share", "random"), ("default", "random"), ("share", "default")]
 
 
+def _matching(src: Path, raw: dict, share: float, methods: tuple[str, ...],
+              budgets: tuple[float, ...] | None = None) -> tuple[QualityConfig, list[tuple[Path, dict]]]:
+    """The config of ``src`` with ``select.pool_share = share`` and the records of ``src/runs``
+    it made (by run key) for ``methods`` (and ``budgets``, if given)."""
+    cfg = QualityConfig.from_dict({**raw, "select": {**raw["select"], "pool_share": share}})
+    found = []
+    for f in sorted((src / "runs").glob("*.json")):
+        r = json.loads(f.read_text())
+        if (r["method"] in methods and (budgets is None or float(r["budget"]) in budgets)
+                and f.stem.endswith(run_key(cfg, r["method"], r["budget"], r["seed"]))):
+            found.append((f, r))
+    return cfg, found
+
+
+def _mean(runs: list[dict], method: str, budget: float, test: str) -> float:
+    return float(np.mean([float(r["tests"][test]["psnr"]) for r in runs
+                          if r["method"] == method and float(r["budget"]) == budget] or [np.nan]))
+
+
 def collect(runs_root: Path = Path("runs/val")) -> None:
     """Copy each record of ``runs/val/share_<x>`` into ``share_<x>`` or ``share_<x>_p08`` by run key."""
     for _, x, _, _ in CELLS:
@@ -46,12 +65,9 @@ def collect(runs_root: Path = Path("runs/val")) -> None:
         raw = read_report_config(src).to_dict()
         for share, dst, methods in ((1.0, VAL / f"share_{x}", ("random", "tripled")),
                                     (SHARE, VAL / f"share_{x}_p08", ("tripled",))):
-            cfg = QualityConfig.from_dict({**raw, "select": {**raw["select"], "pool_share": share}})
-            found = [f for f in sorted((src / "runs").glob("*.json"))
-                     if (r := json.loads(f.read_text()))["method"] in methods
-                     and f.stem.endswith(run_key(cfg, r["method"], r["budget"], r["seed"]))]
+            cfg, found = _matching(src, raw, share, methods)
             (dst / "runs").mkdir(parents=True, exist_ok=True)
-            for f in found:
+            for f, _ in found:
                 shutil.copyfile(f, dst / "runs" / f.name)
             (dst / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
             print(f"{src} -> {dst.name}: {len(found)} runs")
@@ -80,9 +96,7 @@ def main() -> None:
                 + _records(VAL / f"share_{x}_p08", {"tripled": "share"}))
         for b in budgets:
             diff = {p: paired_differences(runs, method=p[0], baseline=p[1]).get("holdout", {}).get(b) for p in PAIRS}
-            mean = [np.mean([float(r["tests"]["holdout"]["psnr"]) for r in runs
-                             if r["method"] == m and float(r["budget"]) == b] or [np.nan])
-                    for m in ("random", "default", "share")]
+            mean = [_mean(runs, m, b, "holdout") for m in ("random", "default", "share")]
             print(f"| {label} | {100 * b:g} % | " + " | ".join(f"{v:.2f}" for v in mean) + " | "
                   + " | ".join("(no runs)" if diff[p] is None else _cell(diff[p]) for p in PAIRS) + " |")
             # a cell counts once all three selections ran every planned seed
@@ -139,24 +153,19 @@ def test_grids(runs_root: Path = Path("runs/quality")) -> None:
         raw = read_report_config(src).to_dict()
         runs = []
         for share, rename in ((1.0, {"random": "random", "tripled": "default"}), (SHARE, {"tripled": "share"})):
-            cfg = QualityConfig.from_dict({**raw, "select": {**raw["select"], "pool_share": share}})
-            for f in sorted((src / "runs").glob("*.json")):
-                r = json.loads(f.read_text())
-                if (r["method"] in rename and float(r["budget"]) in budgets
-                        and f.stem.endswith(run_key(cfg, r["method"], r["budget"], r["seed"]))):
-                    (dst / "runs").mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(f, dst / "runs" / f.name)
-                    runs.append({**r, "method": rename[r["method"]]})
-        if dst.is_dir():
-            cfg = QualityConfig.from_dict({**raw, "select": {**raw["select"], "pool_share": SHARE}})
+            cfg, found = _matching(src, raw, share, tuple(rename), budgets)
+            for f, r in found:
+                (dst / "runs").mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(f, dst / "runs" / f.name)
+                runs.append({**r, "method": rename[r["method"]]})
+        if dst.is_dir() and not (dst / "config.yaml").is_file():
+            # the last cfg: the share runs' settings; the harness's --report-only there rewrites it
             (dst / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         diffs = {p: paired_differences(runs, method=p[0], baseline=p[1]) for p in PAIRS}
         for test in sorted({t for r in runs for t in r["tests"] if "/" not in t or t.endswith("/HR")}):
             for b in budgets:
                 cell = {p: diffs[p].get(test, {}).get(b) for p in PAIRS}
-                mean = [np.mean([float(r["tests"][test]["psnr"]) for r in runs
-                                 if r["method"] == m and float(r["budget"]) == b] or [np.nan])
-                        for m in ("random", "default", "share")]
+                mean = [_mean(runs, m, b, test) for m in ("random", "default", "share")]
                 n = max((c["n"] for c in cell.values() if c), default=0)
                 print(f"| {label} | {test} | {100 * b:g} % | {n} | " + " | ".join(f"{v:.2f}" for v in mean)
                       + " | " + " | ".join("(no runs)" if cell[p] is None else _cell(cell[p]) for p in PAIRS) + " |")
