@@ -1,0 +1,52 @@
+#!/bin/bash
+# 2026-12-07 (twentieth session): the rest of the test grids with the current default
+# (select.pool_share 0.8, adopted by run_share_val.sh), so that the Targets table's first target
+# (the equal-quality budget: the smallest budget within 0.1 dB of full data, TripleD vs random)
+# is judged with the default users get, on this machine. run_share_test.sh ran the two smallest
+# budgets (8 seeds; (b) 4); this adds, into the same run folders, full data and random / the
+# default at the larger budgets, 4 seeds ((b) 3, as its committed grid), seeds 0-3 / 0-2:
+#   (a) Train400 -> Set12, BSD68, 800 steps: full; 0.5 / 1 / 2 %
+#   (c) BSD100 -> Set5, Set14, 400 steps: full; 1 / 2 %
+#   (d) RealSR --holdout 0.34, 400 steps: full; 2 / 5 % (the committed grid stopped at 2 %, where
+#       TripleD had not reached full data)
+#   (b) Urban100 x 6 -> CBSD68 (first 10), NAFNet width 8, 400 steps: full; 1 / 2 %
+# A report of the default: nothing is chosen on the test folders.
+#
+# And on the validation splits of run_share_val.sh, the issue's "at least as good as random at
+# every budget" for the default at the budgets that plan did not cover, 4 seeds:
+#   (a) Train400 --holdout 0.1 --set data_seed=3: 0.5 / 1 / 2 %
+#   (c) BSD100 --holdout 0.2 --set data_seed=1: 1 / 2 %
+# Rule, fixed now: a cell fails when the paired (by seed) default - random 95 % interval lies wholly
+# below 0. A failing cell is written down as failing; no default is changed on these runs (a change
+# would need its own plan on other splits).
+# usage: run_share_grid.sh g1|g2   (two processes, 1 thread each, in parallel)
+cd /work/main && . /root/venv/bin/activate
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+Q="nice -n 10 tripled-fast bench-quality"
+S="--set select.pool_share=0.8"
+A="../shared/data/denoise/Train400 --degrade noise:sigma=25 --test ../shared/data/denoise/Set12
+   --test ../shared/data/denoise/BSD68 --steps 800 --budgets 0.005,0.01,0.02 --out runs/quality/denoise_herding"
+C="../shared/data/sr/BSD100_x4/HR --lq ../shared/data/sr/BSD100_x4/LR --lq-tmpl sorted --scale 4
+   --test ../shared/data/sr/Set5/HR:../shared/data/sr/Set5/LR_bicubic_X4:{}x4
+   --test ../shared/data/sr/Set14_x4/HR:../shared/data/sr/Set14_x4/LR:sorted
+   --patch 48 --stride 48 --steps 400 --batch 16 --budgets 0.01,0.02 --out runs/quality/sr4_share"
+D="../shared/data/realsr/HR --lq ../shared/data/realsr/LR --holdout 0.34 --patch 48 --stride 48
+   --steps 400 --batch 16 --budgets 0.02,0.05 --out runs/quality/realsr_share"
+DEG="--degrade noise:sigma=25 --degrade blur:sigma=1.5 --degrade jpeg:quality=20 --degrade lowlight --degrade haze --degrade rain"
+NAF=(--set train.arch=nafnet --set 'train.arch_kwargs={width: 8, enc_blocks: [1, 1, 1], middle_blocks: 1, dec_blocks: [1, 1, 1]}')
+B="../shared/data/pool/Urban100_HR_first50 $DEG --test ../shared/data/denoise/CBSD68 --max-test-images 10
+   --patch 64 --stride 64 --steps 400 --batch 16 --budgets 0.01,0.02 --out runs/quality/allinone_naf_share"
+VA="../shared/data/denoise/Train400 --degrade noise:sigma=25 --holdout 0.1 --set data_seed=3 --steps 800
+   --budgets 0.005,0.01,0.02 --out runs/val/share_a"
+VC="../shared/data/sr/BSD100_x4/HR --lq ../shared/data/sr/BSD100_x4/LR --lq-tmpl sorted --scale 4 --holdout 0.2
+   --set data_seed=1 --patch 48 --stride 48 --steps 400 --batch 16 --budgets 0.01,0.02 --out runs/val/share_c"
+G="--methods full,random,tripled $S"
+case $1 in
+  g1) $Q $A $G --seeds 0,1,2,3
+      $Q $VA --methods random,tripled $S --seeds 0,1,2,3
+      $Q $B "${NAF[@]}" $G --seeds 0,2 ;;
+  g2) $Q $C $G --seeds 0,1,2,3
+      $Q $D $G --seeds 0,1,2,3
+      $Q $VC --methods random,tripled $S --seeds 0,1,2,3
+      $Q $B "${NAF[@]}" $G --seeds 1 ;;
+esac
