@@ -11,7 +11,10 @@ jittered default (pool_jitter 0.2) selected what pool_share 0.8 selects.
 ``test`` instead collects and prints the test grids of run_share_test.sh (records into
 ``bench/quality_results/<grid>_share/``; the (a) grid's random and default runs are the
 seventeenth session's, ``denoise_herding/``).
-usage: python bench/quality_results/validation/commands/paired_share.py [collect | test]
+``grid`` adds run_share_grid.sh's full data and larger budgets to those records and writes the
+harness's report of the default (pool_share 0.8) there, with both targets; ``larger`` prints
+its validation cells (the default against random at the larger budgets, after ``collect``).
+usage: python bench/quality_results/validation/commands/paired_share.py [collect | test | grid | larger]
 """
 from __future__ import annotations
 
@@ -171,12 +174,89 @@ def test_grids(runs_root: Path = Path("runs/quality")) -> None:
                       + " | " + " | ".join("(no runs)" if cell[p] is None else _cell(cell[p]) for p in PAIRS) + " |")
 
 
+LARGER = {"a": (0.005, 0.01, 0.02), "c": (0.01, 0.02)}  # run_share_grid.sh's validation budgets, 4 seeds
+
+
+def larger_budgets() -> None:
+    """run_share_grid.sh on the validation splits: the default (pool_share 0.8) against random at
+    the larger budgets (after ``collect``); a cell fails when its paired interval lies wholly below 0."""
+    print("| cell | budget | seeds | random | pool_share 0.8 | share - random | verdict |")
+    print("|---|---|---|---|---|---|---|")
+    for label, x, _, _ in CELLS:
+        if x not in LARGER or not (VAL / f"share_{x}").is_dir():
+            continue
+        runs = (_records(VAL / f"share_{x}", {"random": "random"})
+                + _records(VAL / f"share_{x}_p08", {"tripled": "share"}))
+        diff = paired_differences(runs, method="share", baseline="random").get("holdout", {})
+        for b in LARGER[x]:
+            c = diff.get(b)
+            if c is None:
+                print(f"| {label} | {100 * b:g} % | (no runs) |")
+                continue
+            fails = c["ci"] is not None and c["ci"][1] < 0
+            print(f"| {label} | {100 * b:g} % | {c['n']} | {_mean(runs, 'random', b, 'holdout'):.2f} | "
+                  f"{_mean(runs, 'share', b, 'holdout'):.2f} | {_cell(c)} | {'fails' if fails else 'holds'} |")
+
+
+GRID_BUDGETS = {  # run_share_grid.sh: every budget of each grid (the two smallest from run_share_test.sh)
+    "denoise_share": (0.001, 0.0025, 0.005, 0.01, 0.02),
+    "sr4_share": (0.0025, 0.005, 0.01, 0.02),
+    "realsr_share": (0.005, 0.01, 0.02, 0.05),
+    "allinone_naf_share": (0.0025, 0.005, 0.01, 0.02),
+}
+
+
+def whole_grids(runs_root: Path = Path("runs/quality")) -> None:
+    """run_share_grid.sh: copy full data and random / the default (pool_share 0.8) at every
+    budget of each grid into ``bench/quality_results/<grid>_share/`` and write the harness's
+    report there (table.md, summary.json with both targets, the plot) for the default; then print
+    the targets per test set."""
+    from tripled_fast.quality.harness import run_quality
+
+    print("| grid | test | full data | equal-quality budget: default vs random | <= half? "
+          "| two smallest budgets: default - random (spread) | beyond both? |")
+    print("|---|---|---|---|---|---|---|")
+    for label, src_name, dst_name, _ in GRIDS:
+        src, dst = runs_root / src_name, VAL.parent / dst_name
+        if not (src / "config.yaml").is_file():
+            print(f"| {label} | (no runs yet) |")
+            continue
+        budgets = GRID_BUDGETS[dst_name]
+        raw = read_report_config(src).to_dict()
+        cfg, found = _matching(src, raw, SHARE, ("full", "random", "tripled"), budgets + (1.0,))
+        (dst / "runs").mkdir(parents=True, exist_ok=True)
+        for f, _ in found:
+            shutil.copyfile(f, dst / "runs" / f.name)
+        seeds = sorted({int(r["seed"]) for _, r in found})
+        rep = QualityConfig.from_dict({**cfg.to_dict(), "out_dir": str(dst), "budgets": list(budgets),
+                                       "seeds": seeds, "methods": ["full", "random", "tripled"]})
+        res = run_quality(rep, report_only=True, log=lambda *_: None)
+        full = res["summary"]["cells"]
+        for test, t in res["targets"]["tripled"].items():
+            if "/" in test and not test.endswith("/HR"):
+                continue
+            f = full[test].get("full", {}).get(1.0, {})
+            eq = lambda b: "not reached" if b is None else f"{100 * b:g} %"
+            half = {True: "met", False: "missed", None: "not known"}[t["eq_half"]]
+            small = "; ".join(f"{100 * s['budget']:g} %: {s['margin']:+.2f} ({s['spread']:.2f})"
+                              for s in t["small_budgets"])
+            print(f"| {label} | {test} | {f.get('psnr', float('nan')):.2f} ({f.get('n', 0)}) | "
+                  f"{eq(t['eq_method'])} vs {eq(t['eq_baseline'])} | {half} | {small} | "
+                  f"{'met' if t['small_budgets_met'] else 'missed'} |")
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["larger"]:
+        larger_budgets()
+        sys.exit(0)
+    if sys.argv[1:] == ["grid"]:
+        whole_grids()
+        sys.exit(0)
     if sys.argv[1:] == ["collect"]:
         collect()
     elif sys.argv[1:] == ["test"]:
         test_grids()
         sys.exit(0)
     elif sys.argv[1:]:
-        sys.exit(f"usage: paired_share.py [collect | test]; got {' '.join(sys.argv[1:])}")
+        sys.exit(f"usage: paired_share.py [collect | test | grid | larger]; got {' '.join(sys.argv[1:])}")
     main()
