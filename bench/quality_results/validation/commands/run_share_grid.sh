@@ -20,22 +20,8 @@
 # below 0. A failing cell is written down as failing; no default is changed on these runs (a change
 # would need its own plan on other splits).
 # usage: run_share_grid.sh g1|g2   (two processes, 1 thread each, in parallel)
-cd /work/main && . /root/venv/bin/activate
-export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-Q="nice -n 10 tripled-fast bench-quality"
-S="--set select.pool_share=0.8"
-A="../shared/data/denoise/Train400 --degrade noise:sigma=25 --test ../shared/data/denoise/Set12
-   --test ../shared/data/denoise/BSD68 --steps 800 --budgets 0.005,0.01,0.02 --out runs/quality/denoise_herding"
-C="../shared/data/sr/BSD100_x4/HR --lq ../shared/data/sr/BSD100_x4/LR --lq-tmpl sorted --scale 4
-   --test ../shared/data/sr/Set5/HR:../shared/data/sr/Set5/LR_bicubic_X4:{}x4
-   --test ../shared/data/sr/Set14_x4/HR:../shared/data/sr/Set14_x4/LR:sorted
-   --patch 48 --stride 48 --steps 400 --batch 16 --budgets 0.01,0.02 --out runs/quality/sr4_share"
-D="../shared/data/realsr/HR --lq ../shared/data/realsr/LR --holdout 0.34 --patch 48 --stride 48
-   --steps 400 --batch 16 --budgets 0.02,0.05 --out runs/quality/realsr_share"
-DEG="--degrade noise:sigma=25 --degrade blur:sigma=1.5 --degrade jpeg:quality=20 --degrade lowlight --degrade haze --degrade rain"
-NAF=(--set train.arch=nafnet --set 'train.arch_kwargs={width: 8, enc_blocks: [1, 1, 1], middle_blocks: 1, dec_blocks: [1, 1, 1]}')
-B="../shared/data/pool/Urban100_HR_first50 $DEG --test ../shared/data/denoise/CBSD68 --max-test-images 10
-   --patch 64 --stride 64 --steps 400 --batch 16 --budgets 0.01,0.02 --out runs/quality/allinone_naf_share"
+. "$(dirname "$0")/test_grids.sh"
+A=$(grid_a 0.005,0.01,0.02); C=$(grid_c 0.01,0.02); D=$(grid_d 0.02,0.05); B=$(grid_b 0.01,0.02)
 VA="../shared/data/denoise/Train400 --degrade noise:sigma=25 --holdout 0.1 --set data_seed=3 --steps 800
    --budgets 0.005,0.01,0.02 --out runs/val/share_a"
 VC="../shared/data/sr/BSD100_x4/HR --lq ../shared/data/sr/BSD100_x4/LR --lq-tmpl sorted --scale 4 --holdout 0.2

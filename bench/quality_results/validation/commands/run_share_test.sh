@@ -16,24 +16,10 @@
 #       seeds 0-3 (about 220 s a run; four seeds are what the session affords): all three new
 # Table: commands/paired_share.py test (paired differences per grid, test set and budget).
 # usage: run_share_test.sh t1|t2   (two processes, 1 thread each, in parallel)
-cd /work/main && . /root/venv/bin/activate
-export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-Q="nice -n 10 tripled-fast bench-quality"
-S="--set select.pool_share=0.8"
+. "$(dirname "$0")/test_grids.sh"
 D1="--set select.pool_share=1.0"
 S8=0,1,2,3,4,5,6,7
-A="../shared/data/denoise/Train400 --degrade noise:sigma=25 --test ../shared/data/denoise/Set12
-   --test ../shared/data/denoise/BSD68 --steps 800 --budgets 0.001,0.0025 --out runs/quality/denoise_herding"
-C="../shared/data/sr/BSD100_x4/HR --lq ../shared/data/sr/BSD100_x4/LR --lq-tmpl sorted --scale 4
-   --test ../shared/data/sr/Set5/HR:../shared/data/sr/Set5/LR_bicubic_X4:{}x4
-   --test ../shared/data/sr/Set14_x4/HR:../shared/data/sr/Set14_x4/LR:sorted
-   --patch 48 --stride 48 --steps 400 --batch 16 --budgets 0.0025,0.005 --out runs/quality/sr4_share"
-D="../shared/data/realsr/HR --lq ../shared/data/realsr/LR --holdout 0.34 --patch 48 --stride 48
-   --steps 400 --batch 16 --budgets 0.005,0.01 --out runs/quality/realsr_share"
-DEG="--degrade noise:sigma=25 --degrade blur:sigma=1.5 --degrade jpeg:quality=20 --degrade lowlight --degrade haze --degrade rain"
-NAF=(--set train.arch=nafnet --set 'train.arch_kwargs={width: 8, enc_blocks: [1, 1, 1], middle_blocks: 1, dec_blocks: [1, 1, 1]}')
-B="../shared/data/pool/Urban100_HR_first50 $DEG --test ../shared/data/denoise/CBSD68 --max-test-images 10
-   --patch 64 --stride 64 --steps 400 --batch 16 --budgets 0.0025,0.005 --out runs/quality/allinone_naf_share"
+A=$(grid_a 0.001,0.0025); C=$(grid_c 0.0025,0.005); D=$(grid_d 0.005,0.01); B=$(grid_b 0.0025,0.005)
 three() { $Q "$@" --methods random,tripled $D1 && $Q "$@" --methods tripled $S; }
 case $1 in
   t1) $Q $A --methods tripled $S --seeds $S8
