@@ -21,11 +21,9 @@
 # would need its own plan on other splits).
 # usage: run_share_grid.sh g1|g2   (two processes, 1 thread each, in parallel)
 . "$(dirname "$0")/test_grids.sh"
+. "$(dirname "$0")/val_splits.sh"  # after test_grids.sh: it also defines A, C, B (reassigned below)
 A=$(grid_a 0.005,0.01,0.02); C=$(grid_c 0.01,0.02); D=$(grid_d 0.02,0.05); B=$(grid_b 0.01,0.02)
-VA="../shared/data/denoise/Train400 --degrade noise:sigma=25 --holdout 0.1 --set data_seed=3 --steps 800
-   --budgets 0.005,0.01,0.02 --out runs/val/share_a"
-VC="../shared/data/sr/BSD100_x4/HR --lq ../shared/data/sr/BSD100_x4/LR --lq-tmpl sorted --scale 4 --holdout 0.2
-   --set data_seed=1 --patch 48 --stride 48 --steps 400 --batch 16 --budgets 0.01,0.02 --out runs/val/share_c"
+VA=$(share_a 0.005,0.01,0.02); VC=$(share_c 0.01,0.02)
 G="--methods full,random,tripled $S"
 case $1 in
   g1) $Q $A $G --seeds 0,1,2,3
