@@ -14,7 +14,8 @@ seventeenth session's, ``denoise_herding/``).
 ``grid`` adds run_share_grid.sh's full data and larger budgets to those records and writes the
 harness's report of the default (pool_share 0.8) there, with both targets; ``larger`` prints
 its validation cells (the default against random at the larger budgets, after ``collect``);
-``val2`` collects and prints run_share_val2.sh ((d) folds at 2 %, (b) at 0.25 %).
+``val2`` collects and prints run_share_val2.sh ((d) folds at 2 %, (b) at 0.25 %) and
+run_share_val3.sh's (d) and (b) cells ((d) folds at 5 %, (b) at 2 %).
 usage: python bench/quality_results/validation/commands/paired_share.py [collect | test | grid | larger | val2]
 """
 from __future__ import annotations
@@ -175,7 +176,7 @@ def test_grids(runs_root: Path = Path("runs/quality")) -> None:
                       + " | " + " | ".join("(no runs)" if cell[p] is None else _cell(cell[p]) for p in PAIRS) + " |")
 
 
-LARGER = {"a": (0.005, 0.01, 0.02), "c": (0.01, 0.02)}  # run_share_grid.sh's validation budgets, 4 seeds
+LARGER = {"a": (0.005, 0.01, 0.02, 0.05), "c": (0.01, 0.02, 0.05)}  # run_share_grid.sh's and (5 %) run_share_val3.sh's, 4 seeds
 
 
 def larger_budgets() -> None:
@@ -199,16 +200,18 @@ def larger_budgets() -> None:
                   f"{_mean(runs, 'share', b, 'holdout'):.2f} | {_cell(c)} | {'fails' if fails else 'holds'} |")
 
 
-VAL2 = [  # run_share_val2.sh: (label, run folder under runs/val, record folder under validation/, budget)
-    *[(f"(d) RealSR fold f{f}", f"strata_d{f}", f"share2_d{f}", 0.02) for f in range(4)],
-    ("(b) Urban100 holdout, NAFNet, 400 steps", "strata_b", "share2_b", 0.0025),
+VAL2 = [  # run_share_val2.sh, then run_share_val3.sh: (label, run folder under runs/val, record folder
+    # under validation/, budgets)
+    *[(f"(d) RealSR fold f{f}", f"strata_d{f}", f"share2_d{f}", (0.02, 0.05)) for f in range(4)],
+    ("(b) Urban100 holdout, NAFNet, 400 steps", "strata_b", "share2_b", (0.0025, 0.02)),
 ]
 
 
 def val2(runs_root: Path = Path("runs/val")) -> None:
-    """run_share_val2.sh: copy random and the default (pool_share 0.8) at the plan's budgets into
-    ``validation/share2_<x>/`` and print the default against random per cell and (d) pooled over
-    its folds (seeds renumbered 100 x fold + seed); a cell fails when its interval lies wholly below 0."""
+    """run_share_val2.sh and run_share_val3.sh: copy random and the default (pool_share 0.8) at
+    the plans' budgets into ``validation/share2_<x>/`` and print the default against random per
+    cell and (d) pooled over its folds (seeds renumbered 100 x fold + seed); a cell fails when its
+    interval lies wholly below 0."""
     print("| cell | budget | seeds | random | pool_share 0.8 | share - random | verdict |")
     print("|---|---|---|---|---|---|---|")
     pooled: list[dict] = []
@@ -222,21 +225,22 @@ def val2(runs_root: Path = Path("runs/val")) -> None:
         print(f"| {label} | {100 * b:g} % | {c['n']} | {_mean(runs, 'random', b, 'holdout'):.2f} | "
               f"{_mean(runs, 'share', b, 'holdout'):.2f} | {_cell(c)} | {'fails' if fails else 'holds'} |")
 
-    for label, src_name, dst_name, b in VAL2:
+    for label, src_name, dst_name, budgets in VAL2:
         src, dst = runs_root / src_name, VAL / dst_name
         if not (src / "config.yaml").is_file():
             continue
-        cfg, found = _matching(src, read_report_config(src).to_dict(), SHARE, ("random", "tripled"), (b,))
+        cfg, found = _matching(src, read_report_config(src).to_dict(), SHARE, ("random", "tripled"), budgets)
         (dst / "runs").mkdir(parents=True, exist_ok=True)
         for f, _ in found:
             shutil.copyfile(f, dst / "runs" / f.name)
         (dst / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         runs = [{**r, "method": {"random": "random", "tripled": "share"}[r["method"]]} for _, r in found]
-        row(label, runs, b)
+        for b in budgets:
+            row(label, runs, b)
         if src_name.startswith("strata_d"):
             pooled += [{**r, "seed": 100 * int(src_name[-1]) + int(r["seed"])} for r in runs]
-    if pooled:
-        row("(d) pooled over its four folds", pooled, 0.02)
+    for b in VAL2[0][3]:
+        row("(d) pooled over its four folds", pooled, b)
 
 
 GRID_BUDGETS = {  # run_share_grid.sh: every budget of each grid (the two smallest from run_share_test.sh)
