@@ -176,28 +176,36 @@ def test_grids(runs_root: Path = Path("runs/quality")) -> None:
                       + " | " + " | ".join("(no runs)" if cell[p] is None else _cell(cell[p]) for p in PAIRS) + " |")
 
 
+SHARE_HEADER = ("| cell | budget | seeds | random | pool_share 0.8 | share - random | verdict |\n"
+                "|---|---|---|---|---|---|---|")
+
+
+def _share_row(label: str, runs: list[dict], b: float) -> None:
+    """One validation cell: the default (``share``) against random on ``holdout`` at budget ``b``,
+    paired by seed; it fails when its 95 % interval lies wholly below 0."""
+    c = paired_differences(runs, method="share", baseline="random").get("holdout", {}).get(b)
+    if c is None:
+        print(f"| {label} | {100 * b:g} % | (no runs) |")
+        return
+    fails = c["ci"] is not None and c["ci"][1] < 0
+    print(f"| {label} | {100 * b:g} % | {c['n']} | {_mean(runs, 'random', b, 'holdout'):.2f} | "
+          f"{_mean(runs, 'share', b, 'holdout'):.2f} | {_cell(c)} | {'fails' if fails else 'holds'} |")
+
+
 LARGER = {"a": (0.005, 0.01, 0.02, 0.05), "c": (0.01, 0.02, 0.05)}  # run_share_grid.sh's and (5 %) run_share_val3.sh's, 4 seeds
 
 
 def larger_budgets() -> None:
     """run_share_grid.sh on the validation splits: the default (pool_share 0.8) against random at
     the larger budgets (after ``collect``); a cell fails when its paired interval lies wholly below 0."""
-    print("| cell | budget | seeds | random | pool_share 0.8 | share - random | verdict |")
-    print("|---|---|---|---|---|---|---|")
+    print(SHARE_HEADER)
     for label, x, _, _ in CELLS:
         if x not in LARGER or not (VAL / f"share_{x}").is_dir():
             continue
         runs = (_records(VAL / f"share_{x}", {"random": "random"})
                 + _records(VAL / f"share_{x}_p08", {"tripled": "share"}))
-        diff = paired_differences(runs, method="share", baseline="random").get("holdout", {})
         for b in LARGER[x]:
-            c = diff.get(b)
-            if c is None:
-                print(f"| {label} | {100 * b:g} % | (no runs) |")
-                continue
-            fails = c["ci"] is not None and c["ci"][1] < 0
-            print(f"| {label} | {100 * b:g} % | {c['n']} | {_mean(runs, 'random', b, 'holdout'):.2f} | "
-                  f"{_mean(runs, 'share', b, 'holdout'):.2f} | {_cell(c)} | {'fails' if fails else 'holds'} |")
+            _share_row(label, runs, b)
 
 
 VAL2 = [  # run_share_val2.sh, then run_share_val3.sh: (label, run folder under runs/val, record folder
@@ -212,18 +220,8 @@ def val2(runs_root: Path = Path("runs/val")) -> None:
     the plans' budgets into ``validation/share2_<x>/`` and print the default against random per
     cell and (d) pooled over its folds (seeds renumbered 100 x fold + seed); a cell fails when its
     interval lies wholly below 0."""
-    print("| cell | budget | seeds | random | pool_share 0.8 | share - random | verdict |")
-    print("|---|---|---|---|---|---|---|")
+    print(SHARE_HEADER)
     pooled: list[dict] = []
-
-    def row(label: str, runs: list[dict], b: float) -> None:
-        c = paired_differences(runs, method="share", baseline="random").get("holdout", {}).get(b)
-        if c is None:
-            print(f"| {label} | {100 * b:g} % | (no runs) |")
-            return
-        fails = c["ci"] is not None and c["ci"][1] < 0
-        print(f"| {label} | {100 * b:g} % | {c['n']} | {_mean(runs, 'random', b, 'holdout'):.2f} | "
-              f"{_mean(runs, 'share', b, 'holdout'):.2f} | {_cell(c)} | {'fails' if fails else 'holds'} |")
 
     for label, src_name, dst_name, budgets in VAL2:
         src, dst = runs_root / src_name, VAL / dst_name
@@ -236,11 +234,11 @@ def val2(runs_root: Path = Path("runs/val")) -> None:
         (dst / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         runs = [{**r, "method": {"random": "random", "tripled": "share"}[r["method"]]} for _, r in found]
         for b in budgets:
-            row(label, runs, b)
+            _share_row(label, runs, b)
         if src_name.startswith("strata_d"):
             pooled += [{**r, "seed": 100 * int(src_name[-1]) + int(r["seed"])} for r in runs]
     for b in VAL2[0][3]:
-        row("(d) pooled over its four folds", pooled, b)
+        _share_row("(d) pooled over its four folds", pooled, b)
 
 
 GRID_BUDGETS = {  # run_share_grid.sh: every budget of each grid (the two smallest from run_share_test.sh)
@@ -249,6 +247,10 @@ GRID_BUDGETS = {  # run_share_grid.sh: every budget of each grid (the two smalle
     "realsr_share": (0.005, 0.01, 0.02, 0.05),
     "allinone_naf_share": (0.0025, 0.005, 0.01, 0.02),
 }
+
+
+def _budget(b: float | None) -> str:
+    return "not reached" if b is None else f"{100 * b:g} %"
 
 
 def whole_grids(runs_root: Path = Path("runs/quality")) -> None:
@@ -281,30 +283,19 @@ def whole_grids(runs_root: Path = Path("runs/quality")) -> None:
             if "/" in test and not test.endswith("/HR"):
                 continue
             f = full[test].get("full", {}).get(1.0, {})
-            eq = lambda b: "not reached" if b is None else f"{100 * b:g} %"
             half = {True: "met", False: "missed", None: "not known"}[t["eq_half"]]
             small = "; ".join(f"{100 * s['budget']:g} %: {s['margin']:+.2f} ({s['spread']:.2f})"
                               for s in t["small_budgets"])
             print(f"| {label} | {test} | {f.get('psnr', float('nan')):.2f} ({f.get('n', 0)}) | "
-                  f"{eq(t['eq_method'])} vs {eq(t['eq_baseline'])} | {half} | {small} | "
+                  f"{_budget(t['eq_method'])} vs {_budget(t['eq_baseline'])} | {half} | {small} | "
                   f"{'met' if t['small_budgets_met'] else 'missed'} |")
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["val2"]:
-        val2()
-        sys.exit(0)
-    if sys.argv[1:] == ["larger"]:
-        larger_budgets()
-        sys.exit(0)
-    if sys.argv[1:] == ["grid"]:
-        whole_grids()
-        sys.exit(0)
-    if sys.argv[1:] == ["collect"]:
-        collect()
-    elif sys.argv[1:] == ["test"]:
-        test_grids()
-        sys.exit(0)
-    elif sys.argv[1:]:
-        sys.exit(f"usage: paired_share.py [collect | test | grid | larger | val2]; got {' '.join(sys.argv[1:])}")
-    main()
+    modes = {"collect": collect, "test": test_grids, "grid": whole_grids, "larger": larger_budgets, "val2": val2}
+    if len(sys.argv) > 2 or (sys.argv[1:] and sys.argv[1] not in modes):
+        sys.exit(f"usage: paired_share.py [{' | '.join(modes)}]; got {' '.join(sys.argv[1:])}")
+    if sys.argv[1:]:
+        modes[sys.argv[1]]()
+    if sys.argv[1:] in ([], ["collect"]):  # the plan's table, also after collecting
+        main()
