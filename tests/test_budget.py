@@ -26,6 +26,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
 #: these tests check the algorithm on the whole pool; select.pool_share has tests/test_quality_jitter.py
 WHOLE_POOL = {"pool_share": 1.0}
 
+
 def _select(features, assign, complexity=None, uncertainty=None, task=None, seed=0, **cfg):
     n = features.shape[0]
     rng = np.random.default_rng(123)
